@@ -1,0 +1,45 @@
+"""The Typer application: the top-level options and the command groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from geri import __version__
+from geri.cli import ask, config, logs, models
+
+app = typer.Typer(
+    name="geri",
+    help="A local LLM service: run local GGUF models, call cloud models, serve both over gRPC.\n\n"
+    "Start with [bold]geri models add PATH.gguf[/] (or [bold]geri install[/]), then "
+    '[bold]geri ask "your question"[/].',
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"geri {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Top-level options."""
+
+
+app.command(name="ask")(ask.ask)
+app.command(name="logs")(logs.logs)
+app.add_typer(models.app, name="models")
+app.add_typer(config.app, name="config")

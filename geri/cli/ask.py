@@ -1,0 +1,105 @@
+"""`geri ask`: one prompt, answered on stdout as it is generated."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from geri.cli import render
+from geri.cli.common import piped_stdin, with_engine
+from geri.errors import InputError
+
+if TYPE_CHECKING:
+    from geri.engine import Engine
+    from geri.types import Request, Result
+
+
+def ask(
+    prompt: Annotated[
+        str | None,
+        typer.Argument(
+            help="The prompt. Text piped on stdin is added after it.", show_default=False
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model id (see 'geri models list'); default if unset."),
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
+    ] = None,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=1, help="Most tokens to generate.")
+    ] = 512,
+    temperature: Annotated[
+        float,
+        typer.Option("--temperature", "-t", min=0.0, max=2.0, help="0 is deterministic."),
+    ] = 0.7,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed, for repeatable answers above 0 degrees.")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the answer and its stats.")
+    ] = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Print the answer only once it is complete.")
+    ] = False,
+) -> None:
+    """Ask a model and print its answer as it is written.
+
+    [bold]Examples[/]
+
+      geri ask "Why is the sky blue?"
+
+      cat notes.txt | geri ask "Summarise these notes in three bullets"
+
+      geri ask --json --temperature 0 "2 + 2 =" | jq .text
+    """
+    from geri.types import Request
+
+    text = "\n\n".join(part for part in (prompt, piped_stdin()) if part and part.strip())
+    if not text:
+        raise InputError('Nothing to ask: give a prompt, e.g. geri ask "Why is the sky blue?"')
+    request = Request(
+        text,
+        system=system,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+    )
+    streaming = not no_stream
+    try:
+        result = with_engine(lambda engine: _answer(engine, request, streaming, json_output))
+    except KeyboardInterrupt:
+        render.notice("\nInterrupted; the partial answer is in 'geri logs'.")
+        sys.exit(130)
+    if json_output:
+        render.print_json(result.as_dict())
+    elif not streaming:
+        render.write(result.text + "\n")
+
+
+async def _answer(engine: Engine, request: Request, streaming: bool, quiet: bool) -> Result:
+    if not streaming:
+        return await engine.ask(request)
+    result = None
+    wrote = False
+    async with aclosing(engine.stream(request)) as chunks:
+        async for chunk in chunks:
+            if chunk.result is not None:
+                result = chunk.result
+            elif not quiet:
+                render.write(chunk.text)
+                wrote = True
+    if wrote:
+        render.write("\n")
+    if result is None:  # the stream always ends with its result; this is a broken invariant
+        raise asyncio.InvalidStateError("stream ended without a result")
+    if result.finish_reason == "length" and not quiet:
+        render.notice(f"(stopped at --max-tokens {request.max_tokens})")
+    return result

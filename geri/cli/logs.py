@@ -1,0 +1,60 @@
+"""`geri logs`: the request log, newest first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from geri.cli import render
+from geri.cli.common import with_engine
+
+
+def logs(
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many requests.")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON, full texts.")] = False,
+) -> None:
+    """Show recent requests: when, which model, tokens, latency, and what was asked."""
+    from dataclasses import asdict
+
+    records = with_engine(lambda engine: asyncio.to_thread(engine.store.recent_requests, count))
+    if json_output:
+        render.print_json(
+            [
+                {
+                    **asdict(r),
+                    "prompt": json.loads(r.prompt),
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in records
+            ]
+        )
+        return
+    if not records:
+        render.line('No requests yet. Try: geri ask "Hello"')
+        return
+    render.table(
+        None,
+        ["time", "model", "status", "in", "out", "ms", "prompt", "answer or error"],
+        [
+            [
+                render.when(r.created_at),
+                r.model,
+                r.status,
+                r.input_tokens,
+                r.output_tokens,
+                f"{r.latency_ms:.0f}",
+                render.clip(_last_user_message(r.prompt), 40),
+                render.clip(r.error or r.response, 50),
+            ]
+            for r in records
+        ],
+    )
+
+
+def _last_user_message(prompt_json: str) -> str:
+    messages = json.loads(prompt_json)
+    users = [m["content"] for m in messages if m.get("role") == "user"]
+    return users[-1] if users else ""

@@ -1,0 +1,87 @@
+"""Everything the CLI shows a person, and the only module that imports rich.
+
+Data goes to stdout (plain text or JSON, so pipes and scripts get exactly the answer); messages
+about the run (errors, notices) go to stderr. Streamed answers are written raw to stdout and
+flushed per chunk: rich's markup parsing has no business inside a model's output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    _err.print(f"[bold red]Error:[/] {_escape(message)}")
+
+
+def notice(message: str) -> None:
+    _err.print(f"[yellow]{_escape(message)}[/]")
+
+
+def line(message: str = "") -> None:
+    _out.print(_escape(message))
+
+
+def write(text: str) -> None:
+    """Raw text to stdout, flushed at once (for streamed answers)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*(_escape("" if cell is None else str(cell)) for cell in row))
+    _out.print(grid)
+
+
+def size(nbytes: int | None) -> str:
+    if nbytes is None:
+        return ""
+    value = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def count(n: int | None) -> str:
+    if n is None:
+        return ""
+    for limit, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if n >= limit:
+            return f"{n / limit:.1f}{suffix}"
+    return str(n)
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def clip(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

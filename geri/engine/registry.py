@@ -1,0 +1,157 @@
+"""The model registry: every model geri can use, from the settings file and the store.
+
+Models come from two places: entries in the settings file (hand-written, they win on an id
+clash) and models registered in the store (`geri models add`, `geri install`). The registry
+resolves a requested id, or the default when none is given, into a `ModelInfo` with the
+effective context window. Unknown ids fail with the nearest known ones as suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from geri.errors import InputError, ModelNotFound
+from geri.providers.gguf import read_gguf
+from geri.settings import CloudModel, LocalModel, Settings
+from geri.store import Store
+from geri.types import ModelInfo
+
+DEFAULT_KEY = "default_model"
+NO_MODEL_HINT = (
+    "run 'geri install' to download one, or 'geri models add PATH.gguf' to register a file"
+)
+
+
+class ModelRegistry:
+    """Models from `settings` and `store`; reads the store on every call, so it stays current."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    def list(self) -> list[ModelInfo]:
+        configured = [self._from_settings(m) for m in self.settings.models]
+        ids = {m.id for m in configured}
+        stored = [self._effective(m) for m in self.store.list_models() if m.id not in ids]
+        return configured + stored
+
+    def default_id(self) -> str | None:
+        """The model used when a request names none: settings, then the store's choice."""
+        return self.settings.default_model or self.store.get_state(DEFAULT_KEY)
+
+    def get(self, model_id: str | None = None) -> ModelInfo:
+        """The model called `model_id`, or the default one."""
+        if model_id is None:
+            model_id = self.default_id()
+            if model_id is None:
+                models = self.list()
+                if not models:
+                    raise ModelNotFound(f"No model is installed: {NO_MODEL_HINT}.")
+                return models[0]
+        entry = self.settings.model_entry(model_id)
+        if entry is not None:
+            return self._from_settings(entry)
+        stored = self.store.get_model(model_id)
+        if stored is not None:
+            return self._effective(stored)
+        known = [m.id for m in self.list()]
+        close = difflib.get_close_matches(model_id, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        listing = "see 'geri models list'" if known else NO_MODEL_HINT
+        raise ModelNotFound(
+            f"Unknown model {model_id!r}.{hint} For the models there are, {listing}."
+        )
+
+    def add_local(self, path: Path, model_id: str | None = None) -> tuple[ModelInfo, bool]:
+        """Check and register a GGUF file; returns the model and whether it was new.
+
+        The first model registered becomes the default.
+        """
+        path = path.expanduser().resolve()
+        header = read_gguf(path)
+        model_id = model_id or _id_from_path(path)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}", model_id):
+            raise InputError(
+                f"Invalid model id {model_id!r}: use letters, digits and . _ : / @ + - "
+                "(starting with a letter or digit)."
+            )
+        existing = self.store.get_model(model_id)
+        if existing is not None:
+            if Path(existing.source) == path:
+                return existing, False
+            raise InputError(
+                f"A model called {model_id!r} is already registered for {existing.source}. "
+                "Choose another id with --id, or remove the old one with "
+                f"'geri models remove {model_id}'."
+            )
+        info = ModelInfo(
+            id=model_id,
+            provider="llama.cpp",
+            source=str(path),
+            name=header.name,
+            context_window=header.context_length or self.settings.performance.context_size,
+            parameters=header.parameters,
+            quantization=header.quantization,
+            size_bytes=header.size_bytes,
+            metadata={"architecture": header.architecture},
+        )
+        added = self.store.add_model(info)
+        if added and self.store.get_state(DEFAULT_KEY) is None:
+            self.store.set_state(DEFAULT_KEY, model_id)
+        return info, added
+
+    def remove(self, model_id: str) -> bool:
+        """Unregister a stored model; the default moves to the oldest remaining one."""
+        if self.settings.model_entry(model_id) is not None:
+            raise InputError(
+                f"Model {model_id!r} is defined in the settings file; remove it there "
+                "('geri config path' shows where)."
+            )
+        removed = self.store.remove_model(model_id)
+        if removed and self.store.get_state(DEFAULT_KEY) == model_id:
+            remaining = self.store.list_models()
+            self.store.set_state(DEFAULT_KEY, remaining[0].id if remaining else None)
+        return removed
+
+    def _effective(self, info: ModelInfo) -> ModelInfo:
+        if info.location != "local":
+            return info
+        window = min(info.context_window, self.settings.performance.context_size)
+        return replace(info, context_window=window)
+
+    def _from_settings(self, entry: LocalModel | CloudModel) -> ModelInfo:
+        if isinstance(entry, LocalModel):
+            metadata = {"chat_template": entry.chat_template} if entry.chat_template else {}
+            return ModelInfo(
+                id=entry.id,
+                provider=entry.provider,
+                source=str(entry.path.expanduser()),
+                name=entry.path.stem,
+                context_window=entry.context_window or self.settings.performance.context_size,
+                metadata=metadata,
+            )
+        return ModelInfo(
+            id=entry.id,
+            provider=entry.provider,
+            source=entry.model,
+            name=entry.model,
+            kind="vision" if entry.vision else "text",
+            location="cloud",
+            context_window=entry.context_window,
+            input_price=_micros(entry.input_price),
+            output_price=_micros(entry.output_price),
+            metadata={"base_url": entry.base_url} if entry.base_url else {},
+        )
+
+
+def _micros(dollars: Decimal) -> int:
+    return int((dollars * 1_000_000).to_integral_value())
+
+
+def _id_from_path(path: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.").lower()
+    return stem or "model"

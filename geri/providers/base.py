@@ -1,0 +1,48 @@
+"""The provider protocol: the one interface every model backend implements.
+
+A provider is a small object bound to one model. The engine asks it for `info()` (capabilities
+are data the selector reads, never a name to branch on), `generate` / `stream` a completion,
+`count_tokens`, and `aclose` when done. Providers raise only `geri.errors` types: whatever the
+backend throws is mapped once, inside the provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from geri.settings import Settings
+from geri.types import ChatRequest, Chunk, Completion, ModelInfo
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model backend. Implementations must be safe to call from several tasks at once."""
+
+    def info(self) -> ModelInfo:
+        """What this model is and can do."""
+        ...
+
+    async def generate(self, request: ChatRequest) -> Completion:
+        """The complete answer to `request`."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        """The answer as it is produced; the last chunk carries usage and finish reason."""
+        ...
+
+    async def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes for this model."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the model, connections and threads. Safe to call twice."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """What the engine hands a provider when it builds one."""
+
+    settings: Settings

@@ -1,0 +1,287 @@
+"""Local GGUF models through llama-cpp-python.
+
+Key decisions:
+
+* The file is checked by geri's own GGUF reader before llama.cpp sees it, so a truncated
+  download or a renamed text file is a clear `ModelFileError`, never a loader crash.
+* geri runs its own token loop over `Llama.generate` instead of `create_chat_completion`: usage
+  is exact in streams too, a cancelled stream stops between two tokens, and the per-token work
+  is constant (the library re-decodes the whole answer at every token).
+* The prompt is rendered with the model's own chat template in llama-cpp-python's sandboxed
+  Jinja environment (no code runs from a template); a file without one gets ChatML.
+* All llama.cpp work runs in worker threads; one generation at a time per loaded model, and
+  the loaded model is kept for the provider's lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import threading
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geri.errors import ContextTooLong, InputError, ModelLoadError, ProviderError
+from geri.providers.base import ProviderContext
+from geri.providers.gguf import read_gguf
+from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+CHATML_STOPS = ("<|im_end|>", "<|im_start|>")
+
+# llama-cpp-python's own sampling defaults, so geri and a direct call sample alike
+TOP_K, MIN_P, REPEAT_PENALTY = 40, 0.05, 1.0
+
+
+def default_threads() -> int:
+    """Physical cores: llama.cpp gains nothing from hyper-threads and loses to contention."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+@dataclass(slots=True)
+class _Loaded:
+    llm: Llama
+    render: Callable[[Sequence[Message]], tuple[str, list[str]]]
+    is_end: Callable[[int], bool]
+
+
+class LlamaCppProvider:
+    """One GGUF model, loaded on first use and kept until `aclose`."""
+
+    def __init__(self, info: ModelInfo, context: ProviderContext) -> None:
+        self._info = info
+        self._performance = context.settings.performance
+        self._chat_template = info.metadata.get("chat_template")
+        self._loaded: _Loaded | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    def info(self) -> ModelInfo:
+        return self._info
+
+    async def generate(self, request: ChatRequest) -> Completion:
+        parts: list[str] = []
+        cancel = threading.Event()
+        try:
+            usage, finish = await asyncio.to_thread(self._run, request, parts.append, cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        return Completion("".join(parts), usage, finish)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: Chunk | BaseException | None) -> None:
+            if not cancel.is_set():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                usage, finish = self._run(request, lambda text: emit(Chunk(text)), cancel)
+                emit(Chunk(usage=usage, finish_reason=finish))
+            except BaseException as exc:  # handed to the consumer, raised there
+                emit(exc)
+            finally:
+                emit(None)
+
+        worker = loop.run_in_executor(None, work)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()
+            del worker  # it sees `cancel` between two tokens and ends by itself
+
+    async def count_tokens(self, text: str) -> int:
+        loaded = await asyncio.to_thread(self._ensure_loaded)
+        return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._unload)
+
+    def _unload(self) -> None:
+        with self._load_lock, self._run_lock:
+            if self._loaded is not None:
+                self._loaded.llm.close()
+                self._loaded = None
+
+    def _ensure_loaded(self) -> _Loaded:
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def _load(self) -> _Loaded:
+        path = Path(self._info.source)
+        header = read_gguf(path)
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        threads = self._performance.threads or default_threads()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=self._info.context_window,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=self._performance.batch_size,
+                n_gpu_layers=self._performance.gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {path} ({header.architecture}, {exc}). The file is a "
+                "complete GGUF, so its architecture may be newer than this llama-cpp-python: "
+                "upgrade it with 'pip install -U llama-cpp-python'."
+            ) from exc
+
+        template = self._chat_template or header.chat_template or CHATML_TEMPLATE
+        extra_stops = list(CHATML_STOPS) if template == CHATML_TEMPLATE else []
+
+        def token_text(token: int) -> str:
+            if token < 0:
+                return ""
+            return llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+        try:
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=token_text(llm.token_eos()),
+                bos_token=token_text(llm.token_bos()),
+            )
+        except Exception as exc:  # jinja2 raises many types for a bad template
+            llm.close()
+            raise ModelLoadError(
+                f"The chat template of model {self._info.id!r} is invalid ({exc}). "
+                "Set a working one as 'chat_template' for this model in the settings."
+            ) from exc
+
+        def render(messages: Sequence[Message]) -> tuple[str, list[str]]:
+            try:
+                turns: Any = [{"role": m.role, "content": m.content} for m in messages]
+                out = formatter(messages=turns)
+            except Exception as exc:  # the template's own raise_exception, or a render error
+                raise InputError(
+                    f"The chat template of model {self._info.id!r} rejected the conversation: {exc}"
+                ) from exc
+            stops = out.stop if isinstance(out.stop, list) else [out.stop] if out.stop else []
+            return out.prompt, [s for s in (*stops, *extra_stops) if s]
+
+        vocab: Any = llm._model.vocab
+
+        def is_end(token: int) -> bool:
+            return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+
+        return _Loaded(llm, render, is_end)
+
+    def _run(
+        self, request: ChatRequest, on_text: Callable[[str], object], cancel: threading.Event
+    ) -> tuple[Usage, FinishReason]:
+        """Generate in the calling (worker) thread, handing text to `on_text` as it comes."""
+        loaded = self._ensure_loaded()
+        with self._run_lock:
+            prompt, stops = loaded.render(request.messages)
+            llm = loaded.llm
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            window = llm.n_ctx()
+            if len(tokens) >= window:
+                raise ContextTooLong(
+                    f"The prompt takes {len(tokens)} tokens but model {self._info.id!r} has a "
+                    f"context window of {window}. Shorten the prompt, or raise "
+                    "'performance.context_size' in the settings if the model allows more."
+                )
+            if request.seed is not None:
+                llm.set_seed(request.seed)
+            budget = min(request.max_tokens, window - len(tokens))
+            try:
+                produced, finish = _decode(
+                    loaded, tokens, request, (*request.stop, *stops), budget, on_text, cancel
+                )
+            except RuntimeError as exc:
+                raise ProviderError(f"llama.cpp failed while generating: {exc}") from exc
+            return Usage(len(tokens), produced), finish
+
+
+def _decode(
+    loaded: _Loaded,
+    tokens: list[int],
+    request: ChatRequest,
+    stops: Sequence[str],
+    budget: int,
+    on_text: Callable[[str], object],
+    cancel: threading.Event,
+) -> tuple[int, FinishReason]:
+    """The token loop: sample, detokenize incrementally, honour stop strings and the budget.
+
+    Text that could be the start of a stop string is held back until it is known not to be,
+    so a stop string never leaks into the output, even split across tokens; everything else
+    is handed on at once.
+    """
+    llm = loaded.llm
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending, produced = "", 0
+    finish: FinishReason = "length"
+    generator = llm.generate(
+        tokens,
+        top_k=TOP_K,
+        top_p=request.top_p,
+        min_p=MIN_P,
+        temp=request.temperature,
+        repeat_penalty=REPEAT_PENALTY,
+    )
+    try:
+        for token in generator if budget > 0 else ():
+            if cancel.is_set():
+                return produced, "cancelled"
+            if loaded.is_end(token):
+                finish = "stop"
+                break
+            produced += 1
+            pending += decoder.decode(llm.detokenize([token]))
+            cut = min((i for i in (pending.find(s) for s in stops) if i >= 0), default=-1)
+            if cut >= 0:
+                pending, finish = pending[:cut], "stop"
+                break
+            ready = len(pending) - _stop_prefix_at_end(pending, stops)
+            if ready > 0:
+                on_text(pending[:ready])
+                pending = pending[ready:]
+            if produced >= budget:
+                break
+    finally:
+        generator.close()
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        on_text(pending)
+    return produced, finish
+
+
+def _stop_prefix_at_end(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of `text` that begins some stop string.
+
+    >>> _stop_prefix_at_end("Hello <|im", ["<|im_end|>"])
+    4
+    """
+    longest = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:k]):
+                longest = k
+                break
+    return longest

@@ -1,0 +1,159 @@
+"""The settings file: its schema, loading and validation.
+
+Settings live in one JSON file (`geri config path` shows where). A missing file means the
+defaults; a present one must match the schema exactly (`extra="forbid"`), because a misspelt key
+that is silently ignored is a setting the user thinks they have and do not. A validation error
+names the file, the field and what is allowed there.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from geri.errors import ConfigError
+
+ModelId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$",
+        description="Name used to pick the model, e.g. with `geri ask --model`.",
+    ),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalModel(_Section):
+    """A GGUF file run in-process."""
+
+    kind: Literal["local"] = Field("local", description="A model run on this machine.")
+    id: ModelId
+    path: Path = Field(description="Path to the .gguf file.")
+    provider: Literal["llama.cpp"] = Field("llama.cpp", description="Local runtime.")
+    context_window: int | None = Field(
+        None, ge=256, description="Context size to load with; defaults to performance.context_size."
+    )
+    chat_template: str | None = Field(
+        None,
+        description="Jinja chat template used instead of the one stored in the file "
+        "(rendered in a sandbox).",
+    )
+
+
+class CloudModel(_Section):
+    """A model reached over HTTP."""
+
+    kind: Literal["cloud"] = Field(description="A model behind a remote API.")
+    id: ModelId
+    provider: str = Field(description="Provider that speaks to it, e.g. 'openai'.")
+    model: str = Field(description="The provider's name for the model.")
+    base_url: str | None = Field(None, description="API base URL; the provider's own if unset.")
+    context_window: int = Field(8192, ge=256, description="Context window in tokens.")
+    input_price: Decimal = Field(
+        Decimal(0), ge=0, description="US dollars per million input tokens."
+    )
+    output_price: Decimal = Field(
+        Decimal(0), ge=0, description="US dollars per million output tokens."
+    )
+    vision: bool = Field(False, description="Whether the model accepts images.")
+
+
+ModelEntry = Annotated[LocalModel | CloudModel, Field(discriminator="kind")]
+
+
+class Fallback(_Section):
+    enabled: bool = Field(True, description="Answer with a local model when cloud calls fail.")
+    notify: bool = Field(True, description="Tell the user when a fallback happens.")
+    local_model: str | None = Field(None, description="Local model to fall back to.")
+
+
+class Performance(_Section):
+    threads: int | None = Field(
+        None, ge=1, le=512, description="CPU threads for local inference; physical cores if unset."
+    )
+    context_size: int = Field(4096, ge=256, description="Default context size for local models.")
+    batch_size: int = Field(512, ge=1, description="Prompt-processing batch size.")
+    gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (-1: all).")
+    keep_loaded: bool = Field(True, description="Keep local models in memory between requests.")
+
+
+class Settings(_Section):
+    """Everything a user can configure. Every field has a default."""
+
+    models: tuple[ModelEntry, ...] = Field((), description="Models beyond the registered ones.")
+    default_model: str | None = Field(None, description="Model used when none is given.")
+    vision_models: tuple[str, ...] = Field((), description="Vision models, preferred first.")
+    fallback: Fallback = Fallback()
+    performance: Performance = Performance()
+
+    def model_entry(self, model_id: str) -> LocalModel | CloudModel | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the settings file; a missing file gives the defaults."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read settings file {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Settings file {path} is not UTF-8 text.") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"Settings file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}."
+        ) from exc
+    return parse_settings(data, source=str(path))
+
+
+def parse_settings(data: Any, source: str = "settings") -> Settings:
+    """Validate already-decoded settings; errors name `source`, the field and what is allowed."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a JSON object.")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(err) for err in exc.errors()]
+        raise ConfigError(f"Invalid settings in {source}:\n" + "\n".join(lines)) from exc
+    ids = [m.id for m in settings.models]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"Invalid settings in {source}: duplicate model id {duplicates[0]!r}.")
+    return settings
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"  {where}: unknown field; {_allowed_fields(err['loc'])}"
+    return f"  {where}: {err['msg']}"
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> str:
+    """The fields of the section `loc` points into (list indexes and union tags included)."""
+    tagged: dict[str, type[BaseModel]] = {"local": LocalModel, "cloud": CloudModel}
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif isinstance(part, str) and part in tagged:
+            model = tagged[part]
+    return "allowed: " + ", ".join(model.model_fields)
+
+
+def settings_json(settings: Settings) -> str:
+    """The effective settings, defaults included, as pretty JSON."""
+    return json.dumps(settings.model_dump(mode="json"), indent=2)

@@ -1,0 +1,81 @@
+"""Schema migrations for the SQLite store: an ordered list of functions, each applied once.
+
+Applied names are recorded in the `migrations` table. The whole check-and-apply runs inside one
+`BEGIN IMMEDIATE` transaction, so when several geri processes open a new database at the same
+moment exactly one of them migrates it and the others wait, then find nothing left to do.
+New migrations are appended, never edited or reordered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlite_utils import Database
+
+Migration = Callable[[Database], None]
+
+
+def m001_initial(db: Database) -> None:
+    db.table("requests").create(
+        {
+            "id": str,
+            "created_at": str,
+            "model": str,
+            "provider": str,
+            "prompt": str,
+            "response": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "cost_micros": int,
+            "status": str,
+            "error": str,
+            "streamed": int,
+        },
+        pk="id",
+        not_null={"created_at", "model", "status"},
+    )
+    db.table("requests").create_index(["created_at"])
+    db.table("models").create(
+        {
+            "id": str,
+            "provider": str,
+            "source": str,
+            "info": str,
+            "added_at": str,
+        },
+        pk="id",
+        not_null={"provider", "source", "info"},
+    )
+    db.table("state").create({"key": str, "value": str}, pk="key")
+
+
+MIGRATIONS: list[Migration] = [m001_initial]
+
+
+def migrate(db: Database, migrations: list[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations `db` has not seen; return their names."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+        applied = []
+        for migration in migrations:
+            if migration.__name__ in done:
+                continue
+            migration(db)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                (migration.__name__, datetime.now(UTC).isoformat()),
+            )
+            applied.append(migration.__name__)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied

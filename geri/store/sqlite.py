@@ -1,0 +1,132 @@
+"""The default store: one SQLite file, shared safely by every geri process on the machine.
+
+WAL mode lets readers proceed while one process writes; a busy timeout makes concurrent writers
+wait their turn instead of failing; migrations run under `BEGIN IMMEDIATE`. One connection per
+store object, guarded by a lock, so the engine may call it from any worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from geri.errors import StoreError
+from geri.store.base import RequestRecord, model_from_json, model_to_json
+from geri.store.migrations import migrate
+from geri.types import ModelInfo
+
+BUSY_TIMEOUT_S = 30.0
+
+
+class SQLiteStore:
+    """`Store` on a SQLite file (created, with its directory, on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._db = Database(conn)
+            migrate(self._db)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the database {path}: {exc}. Check that the directory is writable "
+                "and the disk is not full; set GERI_HOME to use another location."
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"Cannot create {path.parent}: {exc.strerror}.") from exc
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._lock:
+            try:
+                with self._db.atomic():
+                    return self._db.execute(sql, params).rowcount
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot read {self.path}: {exc}.") from exc
+
+    def record_request(self, record: RequestRecord) -> None:
+        row = {
+            **{k: getattr(record, k) for k in RequestRecord.__slots__},
+            "created_at": record.created_at.astimezone(UTC).isoformat(),
+            "streamed": int(record.streamed),
+        }
+        with self._lock:
+            try:
+                self._db.table("requests").insert(row)
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
+
+    def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
+        with self._lock:
+            rows = list(
+                self._db.table("requests").rows_where(
+                    order_by="created_at desc, rowid desc", limit=max(limit, 0)
+                )
+            )
+        return [
+            RequestRecord(
+                **{
+                    **row,
+                    "created_at": datetime.fromisoformat(row["created_at"]),
+                    "streamed": bool(row["streamed"]),
+                }
+            )
+            for row in rows
+        ]
+
+    def add_model(self, info: ModelInfo) -> bool:
+        added = self._write(
+            "INSERT INTO models (id, provider, source, info, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            (info.id, info.provider, info.source, model_to_json(info), _now()),
+        )
+        return added == 1
+
+    def remove_model(self, model_id: str) -> bool:
+        return self._write("DELETE FROM models WHERE id = ?", (model_id,)) == 1
+
+    def get_model(self, model_id: str) -> ModelInfo | None:
+        rows = self._read("SELECT info FROM models WHERE id = ?", (model_id,))
+        return model_from_json(rows[0][0]) if rows else None
+
+    def list_models(self) -> list[ModelInfo]:
+        rows = self._read("SELECT info FROM models ORDER BY added_at, rowid")
+        return [model_from_json(r[0]) for r in rows]
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._write("DELETE FROM state WHERE key = ?", (key,))
+        else:
+            self._write(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

