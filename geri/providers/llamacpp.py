@@ -81,17 +81,29 @@ class LlamaCppProvider:
         return Completion("".join(parts), usage, finish)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        """Tokens as they are sampled, handed over in lock-step with the consumer.
+
+        The worker thread waits while the consumer handles a chunk: on a machine whose cores
+        all run llama.cpp threads, an event loop working in parallel would preempt one of them
+        and stall every thread of the next evaluation at its barrier.
+        """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue()
         cancel = threading.Event()
+        wanted = threading.Semaphore(0)
 
         def emit(item: Chunk | BaseException | None) -> None:
             if not cancel.is_set():
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        def hand_over(text: str) -> None:
+            if not cancel.is_set():  # once cancelled, the single release below may be spent
+                emit(Chunk(text))
+                wanted.acquire()
+
         def work() -> None:
             try:
-                usage, finish = self._run(request, lambda text: emit(Chunk(text)), cancel)
+                usage, finish = self._run(request, hand_over, cancel)
                 emit(Chunk(usage=usage, finish_reason=finish))
             except BaseException as exc:  # handed to the consumer, raised there
                 emit(exc)
@@ -104,8 +116,10 @@ class LlamaCppProvider:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                wanted.release()
         finally:
             cancel.set()
+            wanted.release()
             del worker  # it sees `cancel` between two tokens and ends by itself
 
     async def count_tokens(self, text: str) -> int:

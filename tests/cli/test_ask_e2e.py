@@ -1,0 +1,153 @@
+"""`geri` as a user runs it: a subprocess, a real GGUF model, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+Geri = Callable[..., CompletedProcess[str]]
+QUESTION = "The secret word is banana. What is the secret word? Answer in one sentence."
+
+
+@pytest.fixture
+def geri(geri_cli: Geri, smollm_path: Path) -> Geri:
+    added = geri_cli("models", "add", str(smollm_path), "--id", "smol")
+    assert added.returncode == 0, added.stderr
+    return geri_cli
+
+
+def no_traceback(proc: CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stdout
+
+
+def test_answers_a_question_whose_answer_is_in_the_prompt(geri: Geri) -> None:
+    proc = geri("ask", QUESTION, "--temperature", "0", "--max-tokens", "32")
+    assert proc.returncode == 0, proc.stderr
+    assert "banana" in proc.stdout.lower()
+
+
+def test_streamed_output_equals_no_stream_output_at_temperature_zero(geri: Geri) -> None:
+    args = ("ask", "Name three fruits.", "--temperature", "0", "--max-tokens", "40")
+    streamed, whole = geri(*args), geri(*args, "--no-stream")
+    assert streamed.returncode == whole.returncode == 0
+    assert streamed.stdout == whole.stdout
+    assert streamed.stdout.strip()
+
+
+def test_json_carries_text_model_tokens_and_latency(geri: Geri) -> None:
+    proc = geri("ask", QUESTION, "--json", "--temperature", "0", "--max-tokens", "32")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert "banana" in data["text"].lower()
+    assert data["model"] == "smol"
+    assert data["usage"]["input_tokens"] > 10
+    assert data["usage"]["output_tokens"] > 0
+    assert data["latency_ms"] > 0
+    assert 0 < data["ttft_ms"] <= data["latency_ms"]
+    assert data["finish_reason"] in {"stop", "length"}
+
+
+def test_the_request_appears_in_the_logs(geri: Geri) -> None:
+    answer = json.loads(geri("ask", QUESTION, "--json", "-t", "0", "--max-tokens", "16").stdout)
+    logs = geri("logs", "--json", "-n", "5")
+    assert logs.returncode == 0, logs.stderr
+    [entry] = json.loads(logs.stdout)
+    assert entry["id"] == answer["id"]
+    assert entry["model"] == "smol"
+    assert entry["prompt"][-1] == {"role": "user", "content": QUESTION}
+    assert entry["response"] == answer["text"]
+    assert entry["output_tokens"] == answer["usage"]["output_tokens"]
+    table = geri("logs")
+    assert "smol" in table.stdout
+    assert "ok" in table.stdout
+
+
+def test_stdin_is_combined_with_the_prompt(geri: Geri) -> None:
+    proc = geri(
+        "ask",
+        "What is the secret word in the text above? Answer in one sentence.",
+        "--json",
+        "-t",
+        "0",
+        stdin="Note: the secret word is pineapple.\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pineapple" in json.loads(proc.stdout)["text"].lower()
+    logged = json.loads(geri("logs", "--json").stdout)[0]["prompt"][-1]["content"]
+    assert logged.startswith("What is the secret word")
+    assert logged.endswith("the secret word is pineapple.\n")
+
+
+def test_stdin_alone_is_a_prompt(geri: Geri) -> None:
+    proc = geri("ask", "--json", "-t", "0", "--max-tokens", "8", stdin="Say hello.")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["text"]
+
+
+def _truncate(src: Path, dst: Path) -> None:
+    dst.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+
+
+def _text(src: Path, dst: Path) -> None:
+    dst.write_text("just some notes\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_truncate, "truncated"), (_text, "not a GGUF model file")],
+    ids=["truncated", "text-file"],
+)
+def test_bad_model_files_give_clear_errors(
+    geri_cli: Geri, smollm_path: Path, tmp_path: Path, make: Callable[..., object], message: str
+) -> None:
+    bad = tmp_path / "bad.gguf"
+    make(smollm_path, bad)
+    added = geri_cli("models", "add", str(bad))
+    assert added.returncode != 0
+    assert message in added.stderr
+    no_traceback(added)
+    # a file that breaks after it was registered fails the same way at ask time
+    good = tmp_path / "good.gguf"
+    shutil.copyfile(smollm_path, good)
+    assert geri_cli("models", "add", str(good), "--id", "later").returncode == 0
+    make(smollm_path, good)
+    asked = geri_cli("ask", "hi", "--model", "later")
+    assert asked.returncode != 0
+    assert message in asked.stderr
+    no_traceback(asked)
+    assert json.loads(geri_cli("logs", "--json").stdout)[0]["status"] == "error"
+
+
+def test_models_list_add_remove(geri: Geri, smollm_path: Path) -> None:
+    listed = json.loads(geri("models", "list", "--json").stdout)
+    assert [(m["id"], m["default"]) for m in listed] == [("smol", True)]
+    again = geri("models", "add", str(smollm_path.parent), "--id", "smol")
+    assert again.returncode == 0
+    assert "already registered" in again.stdout
+    assert geri("models", "remove", "smol").returncode == 0
+    missing = geri("models", "remove", "smol")
+    assert missing.returncode != 0
+    assert "geri models list" in missing.stderr
+    no_model = geri("ask", "hi")
+    assert no_model.returncode != 0
+    assert "geri models add" in no_model.stderr
+    no_traceback(no_model)
+
+
+def test_user_mistakes_exit_non_zero_without_traceback(geri: Geri) -> None:
+    for args, message in [
+        (("ask",), "Nothing to ask"),
+        (("ask", "hi", "--model", "smoll"), "Did you mean 'smol'"),
+        (("ask", "hi", "--temperature", "5"), "temperature"),
+        (("models", "add", "/nonexistent/x.gguf"), "does not exist"),
+    ]:
+        proc = geri(*args)
+        assert proc.returncode != 0, args
+        assert message in proc.stderr, (args, proc.stderr)
+        no_traceback(proc)
