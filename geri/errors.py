@@ -12,9 +12,17 @@ as a one-line message and exits non-zero without a traceback. Each message names
     │   ├── ModelFileError       missing, truncated or non-GGUF model file
     │   └── ModelLoadError       the runtime refused a file that looked valid
     ├── ProviderError            a model call failed
+    │   ├── AuthError            the key was refused
+    │   ├── BadRequest           the backend rejected the request as malformed
     │   ├── ContextTooLong       prompt + reserved output exceed the context window
+    │   ├── IncompleteAnswer     failed after part of the answer was streamed: not retried
     │   └── Retryable            worth another attempt, maybe on another model
-    │       └── Unavailable      the backend is down or unreachable
+    │       ├── RateLimited      429, with the server's Retry-After when it sent one
+    │       ├── Unavailable      5xx, overloaded, connection refused or lost
+    │       └── ProviderTimeout  no answer, or no stream activity, in time
+    ├── KeyProblem
+    │   ├── MissingKey           a provider needs a key and none is set
+    │   └── KeyringUnavailable   no usable OS keyring backend
     └── StoreError               the database could not be opened or written
 """
 
@@ -57,16 +65,63 @@ class ProviderError(GeriError):
     """A call to a model (local or remote) failed."""
 
 
+class AuthError(ProviderError):
+    """The provider refused the key (401/403)."""
+
+
+class BadRequest(ProviderError):
+    """The provider rejected the request itself (400, 404, 422)."""
+
+
 class ContextTooLong(ProviderError):
     """The prompt plus the reserved response does not fit the model's context window."""
 
 
+class IncompleteAnswer(ProviderError):
+    """The call failed after part of the answer had been streamed.
+
+    It is never retried: a second attempt would repeat text the user has already seen.
+    `partial` is what arrived before the failure.
+    """
+
+    def __init__(self, message: str, partial: str = "") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 class Retryable(ProviderError):
-    """A failure that another attempt, or another model, may not hit."""
+    """A failure that another attempt, or another model, may not hit.
+
+    `retry_after` is the server's own wait hint in seconds, when it gave one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(Retryable):
+    """The provider is throttling us (429)."""
 
 
 class Unavailable(Retryable):
     """The backend is down, overloaded or unreachable."""
+
+
+class ProviderTimeout(Retryable):
+    """The backend did not answer, or went quiet mid-stream, for too long."""
+
+
+class KeyProblem(GeriError):
+    """An API key cannot be found or stored."""
+
+
+class MissingKey(KeyProblem):
+    """A provider needs a key and none is configured."""
+
+
+class KeyringUnavailable(KeyProblem):
+    """No usable OS keyring backend, or only one geri refuses to use."""
 
 
 class StoreError(GeriError):

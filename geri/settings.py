@@ -84,6 +84,44 @@ class Performance(_Section):
     keep_loaded: bool = Field(True, description="Keep local models in memory between requests.")
 
 
+class ProviderOptions(_Section):
+    """Per-provider overrides, keyed by provider name (e.g. 'openai')."""
+
+    base_url: str | None = Field(None, description="API base URL for every model of it.")
+    requests_per_minute: int | None = Field(
+        None, ge=1, description="Client-side cap on requests per minute."
+    )
+    tokens_per_minute: int | None = Field(
+        None, ge=1, description="Client-side cap on tokens (prompt + max output) per minute."
+    )
+
+
+class Network(_Section):
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
+    read_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for a complete non-streamed answer."
+    )
+    stream_idle_timeout: float = Field(
+        60.0, gt=0, description="Seconds a stream may stay silent before it is abandoned."
+    )
+    max_attempts: int = Field(
+        4, ge=1, le=10, description="Attempts per call, first included, on retryable errors."
+    )
+    backoff_base: float = Field(0.5, ge=0, description="First retry delay in seconds.")
+    backoff_max: float = Field(8.0, ge=0, description="Longest backoff delay in seconds.")
+    max_retry_after: float = Field(
+        60.0, ge=0, description="Longest server-requested wait (Retry-After) geri honours."
+    )
+
+
+class Keys(_Section):
+    allow_plaintext_keyring: bool = Field(
+        False,
+        description="Accept a keyring backend that stores keys unencrypted on disk "
+        "(keyrings.alt). Off by default.",
+    )
+
+
 class Settings(_Section):
     """Everything a user can configure. Every field has a default."""
 
@@ -92,6 +130,11 @@ class Settings(_Section):
     vision_models: tuple[str, ...] = Field((), description="Vision models, preferred first.")
     fallback: Fallback = Fallback()
     performance: Performance = Performance()
+    providers: dict[str, ProviderOptions] = Field(
+        default_factory=dict, description="Per-provider options, keyed by provider name."
+    )
+    network: Network = Network()
+    keys: Keys = Keys()
 
     def model_entry(self, model_id: str) -> LocalModel | CloudModel | None:
         return next((m for m in self.models if m.id == model_id), None)

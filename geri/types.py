@@ -19,11 +19,28 @@ FinishReason = Literal["stop", "length", "error", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """An image ready to send: encoded bytes and their MIME type."""
+
+    data: bytes
+    mime_type: str = "image/png"
+
+    def base64(self) -> str:
+        import base64
+
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.mime_type};base64,{self.base64()}"
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message."""
+    """One chat message; user messages may carry images for vision models."""
 
     role: Role
     content: str
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,42 +1,54 @@
 """The engine: one async object that turns a `Request` into a `Result` or a stream of chunks.
 
 Both front-ends (the CLI in-process, and the gRPC daemon) call exactly this. The engine is built
-with its collaborators passed in (settings, store, a provider factory, clocks), so tests build
-one from fakes and nothing here reaches for globals.
+with its collaborators passed in (settings, store, key store, a provider factory, clocks), so
+tests build one from fakes and nothing here reaches for globals.
 
-Every call, whether it succeeds, fails or is cancelled half-way, leaves one record in the
-store's request log. Providers are created on first use and kept, so a local model stays
-loaded between requests (unless `performance.keep_loaded` is off).
+Per call: resolve the model, build the messages, wait for the provider's rate limit, call it,
+and on a `Retryable` failure back off and try again (never once part of a streamed answer has
+been passed on: that becomes `IncompleteAnswer`). Every call, whether it succeeds, fails or is
+cancelled half-way, leaves one record in the store's request log. Providers are created on first
+use and kept, so a local model stays loaded between requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
 
 from geri.cost import request_cost
+from geri.engine.ratelimit import RateLimiter
 from geri.engine.registry import ModelRegistry
-from geri.errors import GeriError, InputError
+from geri.engine.retry import RetryPolicy
+from geri.errors import GeriError, IncompleteAnswer, InputError, ProviderError, Retryable
+from geri.keys import KeyStore
 from geri.prompt import build_messages
-from geri.providers import Provider, ProviderContext, provider_factory
+from geri.prompt.tokens import estimate_tokens
+from geri.providers import Provider, ProviderContext, key_env_names, provider_factory
 from geri.settings import Settings
 from geri.store import RequestRecord, Store
 from geri.store.base import Status
 from geri.types import ChatRequest, Chunk, FinishReason, ModelInfo, Request, Result, Usage
 
-ProviderBuilder = Callable[[ModelInfo], Provider]
+if TYPE_CHECKING:
+    import httpx
+
+ProviderBuilder = Callable[[ModelInfo, ProviderContext], Provider]
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Call:
-    """One request on its way through the engine."""
+    """One request on its way through the engine, and what has come back so far."""
 
     id: str
     info: ModelInfo
@@ -44,6 +56,10 @@ class _Call:
     chat: ChatRequest
     created_at: datetime
     started: float
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    finish: FinishReason | None = None
+    ttft_ms: float | None = None
 
 
 class Engine:
@@ -54,17 +70,30 @@ class Engine:
         settings: Settings,
         store: Store,
         *,
+        keys: KeyStore | None = None,
         providers: ProviderBuilder | None = None,
+        http: Callable[[], httpx.AsyncClient] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.store = store
         self.registry = ModelRegistry(settings, store)
-        self._build_provider = providers or self._default_provider
+        self.keys = keys or KeyStore(
+            key_env_names(), allow_plaintext=settings.keys.allow_plaintext_keyring
+        )
+        self._build_provider = providers or _build_provider
+        self._http_factory = http
+        self._http: httpx.AsyncClient | None = None
         self._clock = clock
         self._now = now
+        self._sleep = sleep
+        self._jitter = jitter
+        self._retry = RetryPolicy.from_settings(settings.network)
         self._providers: dict[str, Provider] = {}
+        self._limiters: dict[str, RateLimiter] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -81,37 +110,28 @@ class Engine:
         """Answer `request` in one piece."""
         call = await self._start(request)
         try:
-            completion = await call.provider.generate(call.chat)
+            completion = await self._with_retries(call, lambda: call.provider.generate(call.chat))
         except BaseException as exc:
-            await self._finish(call, "", None, None, None, streamed=False, failure=exc)
+            await self._finish(call, streamed=False, failure=exc)
             raise
-        return await self._finish(
-            call, completion.text, completion.usage, completion.finish_reason, None, streamed=False
+        call.parts, call.usage, call.finish = (
+            [completion.text],
+            completion.usage,
+            completion.finish_reason,
         )
+        return await self._finish(call, streamed=False)
 
     async def stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
         """Answer `request` chunk by chunk; the last chunk has `done=True` and the `result`."""
         call = await self._start(request)
-        parts: list[str] = []
-        usage: Usage | None = None
-        finish: FinishReason | None = None
-        ttft: float | None = None
         try:
-            async with aclosing(call.provider.stream(call.chat)) as chunks:
+            async with aclosing(self._stream_attempts(call)) as chunks:
                 async for chunk in chunks:
-                    usage = chunk.usage or usage
-                    finish = chunk.finish_reason or finish
-                    if chunk.text:
-                        if ttft is None:
-                            ttft = (self._clock() - call.started) * 1000
-                        parts.append(chunk.text)
-                        yield Chunk(chunk.text)
+                    yield chunk
         except BaseException as exc:
-            await self._finish(
-                call, "".join(parts), usage, finish, ttft, streamed=True, failure=exc
-            )
+            await self._finish(call, streamed=True, failure=exc)
             raise
-        result = await self._finish(call, "".join(parts), usage, finish, ttft, streamed=True)
+        result = await self._finish(call, streamed=True)
         yield Chunk(
             usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
         )
@@ -120,18 +140,33 @@ class Engine:
         return await asyncio.to_thread(self.registry.list)
 
     async def aclose(self) -> None:
-        """Release every provider (unloading local models) and close the store."""
+        """Release every provider (unloading local models), the HTTP client and the store."""
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         self.store.close()
+
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client shared by every cloud provider, created on first use."""
+        if self._http is None:
+            if self._http_factory is not None:
+                self._http = self._http_factory()
+            else:
+                from geri.providers.http import make_client
+
+                self._http = make_client(self.settings.network)
+        return self._http
 
     async def _start(self, request: Request) -> _Call:
         _validate(request)
         info = await asyncio.to_thread(self.registry.get, request.model)
         provider = self._providers.get(info.id)
         if provider is None or provider.info() != info:
-            provider = self._build_provider(info)
+            context = ProviderContext(self.settings, self.keys, self.http)
+            provider = self._build_provider(info, context)
             self._providers[info.id] = provider
         chat = ChatRequest(
             messages=build_messages(request),
@@ -143,21 +178,76 @@ class Engine:
         )
         return _Call(uuid.uuid4().hex, info, provider, chat, self._now(), self._clock())
 
+    async def _with_retries(self, call: _Call, attempt: Callable[[], Awaitable[T]]) -> T:
+        tries = 0
+        while True:
+            tries += 1
+            await self._throttle(call)
+            try:
+                return await attempt()
+            except Retryable as exc:
+                await self._back_off(tries, exc)
+
+    async def _stream_attempts(self, call: _Call) -> AsyncGenerator[Chunk, None]:
+        tries = 0
+        while True:
+            tries += 1
+            call.usage = call.finish = None
+            await self._throttle(call)
+            try:
+                async with aclosing(call.provider.stream(call.chat)) as chunks:
+                    async for chunk in chunks:
+                        call.usage = chunk.usage or call.usage
+                        call.finish = chunk.finish_reason or call.finish
+                        if chunk.text:
+                            if call.ttft_ms is None:
+                                call.ttft_ms = (self._clock() - call.started) * 1000
+                            call.parts.append(chunk.text)
+                            yield Chunk(chunk.text)
+                return
+            except ProviderError as exc:
+                if call.parts:
+                    partial = "".join(call.parts)
+                    raise IncompleteAnswer(
+                        f"The answer from {call.info.id} broke off after {len(partial)} "
+                        f"characters, so what was shown is incomplete: {exc}",
+                        partial,
+                    ) from exc
+                if not isinstance(exc, Retryable):
+                    raise
+                await self._back_off(tries, exc)
+
+    async def _back_off(self, tries: int, error: Retryable) -> None:
+        delay = self._retry.delay(tries, error, self._jitter)
+        if delay is None:
+            raise error
+        await self._sleep(delay)
+
+    async def _throttle(self, call: _Call) -> None:
+        options = self.settings.providers.get(call.info.provider)
+        if options is None or not (options.requests_per_minute or options.tokens_per_minute):
+            return
+        limiter = self._limiters.get(call.info.provider)
+        if limiter is None:
+            limiter = RateLimiter(
+                options.requests_per_minute,
+                options.tokens_per_minute,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+            self._limiters[call.info.provider] = limiter
+        prompt = sum(estimate_tokens(m.content) for m in call.chat.messages)
+        await limiter.acquire(prompt + call.chat.max_tokens)
+
     async def _finish(
-        self,
-        call: _Call,
-        text: str,
-        usage: Usage | None,
-        finish: FinishReason | None,
-        ttft_ms: float | None,
-        *,
-        streamed: bool,
-        failure: BaseException | None = None,
+        self, call: _Call, *, streamed: bool, failure: BaseException | None = None
     ) -> Result:
         """Build the result and log the call, whatever its outcome."""
-        usage = usage or Usage()
+        usage = call.usage or Usage()
+        text = "".join(call.parts)
         status: Status = "ok"
         error = None
+        finish = call.finish
         if isinstance(failure, asyncio.CancelledError | GeneratorExit):
             status, finish = "cancelled", "cancelled"
             error = "cancelled before the answer was complete"
@@ -171,7 +261,7 @@ class Engine:
             provider=call.info.provider,
             usage=usage,
             latency_ms=(self._clock() - call.started) * 1000,
-            ttft_ms=ttft_ms,
+            ttft_ms=call.ttft_ms,
             cost_micros=request_cost(usage, call.info),
             finish_reason=finish or "stop",
         )
@@ -185,7 +275,7 @@ class Engine:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             latency_ms=result.latency_ms,
-            ttft_ms=ttft_ms,
+            ttft_ms=call.ttft_ms,
             cost_micros=result.cost_micros,
             status=status,
             error=error,
@@ -199,8 +289,9 @@ class Engine:
                 await provider.aclose()
         return result
 
-    def _default_provider(self, info: ModelInfo) -> Provider:
-        return provider_factory(info.provider)(info, ProviderContext(self.settings))
+
+def _build_provider(info: ModelInfo, context: ProviderContext) -> Provider:
+    return provider_factory(info.provider)(info, context)
 
 
 def _validate(request: Request) -> None:

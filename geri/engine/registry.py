@@ -1,7 +1,8 @@
 """The model registry: every model geri can use, from the settings file and the store.
 
-Models come from two places: entries in the settings file (hand-written, they win on an id
-clash) and models registered in the store (`geri models add`, `geri install`). The registry
+Models come from three places, in order of precedence on an id clash: entries in the settings
+file, models registered in the store (`geri models add`, `geri install`), and the built-in cloud
+models (`geri/providers/cloud_models.json`). The registry
 resolves a requested id, or the default when none is given, into a `ModelInfo` with the
 effective context window. Unknown ids fail with the nearest known ones as suggestions.
 """
@@ -9,9 +10,12 @@ effective context window. Unknown ids fail with the nearest known ones as sugges
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import re
 from dataclasses import replace
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 
 from geri.errors import InputError, ModelNotFound
@@ -34,10 +38,13 @@ class ModelRegistry:
         self.store = store
 
     def list(self) -> list[ModelInfo]:
-        configured = [self._from_settings(m) for m in self.settings.models]
-        ids = {m.id for m in configured}
-        stored = [self._effective(m) for m in self.store.list_models() if m.id not in ids]
-        return configured + stored
+        models = [self._from_settings(m) for m in self.settings.models]
+        models += [self._effective(m) for m in self.store.list_models()]
+        models += [self._from_settings(m) for m in builtin_cloud_models()]
+        unique: dict[str, ModelInfo] = {}
+        for model in models:
+            unique.setdefault(model.id, model)
+        return list(unique.values())
 
     def default_id(self) -> str | None:
         """The model used when a request names none: settings, then the store's choice."""
@@ -48,16 +55,19 @@ class ModelRegistry:
         if model_id is None:
             model_id = self.default_id()
             if model_id is None:
-                models = self.list()
-                if not models:
-                    raise ModelNotFound(f"No model is installed: {NO_MODEL_HINT}.")
-                return models[0]
+                local = [m for m in self.list() if m.location == "local"]
+                if not local:
+                    raise ModelNotFound(f"No local model is installed: {NO_MODEL_HINT}.")
+                return local[0]
         entry = self.settings.model_entry(model_id)
         if entry is not None:
             return self._from_settings(entry)
         stored = self.store.get_model(model_id)
         if stored is not None:
             return self._effective(stored)
+        builtin = next((m for m in builtin_cloud_models() if m.id == model_id), None)
+        if builtin is not None:
+            return self._from_settings(builtin)
         known = [m.id for m in self.list()]
         close = difflib.get_close_matches(model_id, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -146,6 +156,13 @@ class ModelRegistry:
             output_price=_micros(entry.output_price),
             metadata={"base_url": entry.base_url} if entry.base_url else {},
         )
+
+
+@functools.cache
+def builtin_cloud_models() -> tuple[CloudModel, ...]:
+    """The cloud models geri knows out of the box, from the shipped data file."""
+    raw = resources.files("geri.providers").joinpath("cloud_models.json").read_text("utf-8")
+    return tuple(CloudModel(kind="cloud", **entry) for entry in json.loads(raw)["models"])
 
 
 def _micros(dollars: Decimal) -> int:

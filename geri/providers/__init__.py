@@ -1,38 +1,96 @@
-"""The provider registry: provider name -> the class that implements it.
+"""The provider registry: provider name -> what implements it and what it needs.
 
-Entries name their module as a string and are imported on first use, so listing the registry
-(or running `geri --help`) never imports llama.cpp or an HTTP client. Adding a provider is one
-module and one line here.
+Capabilities are data here (does it need a key, which environment variables hold it, its
+default endpoint), read by the engine, the key store and the CLI; nothing branches on a
+provider's name. Entries name their class as a string, imported on first use, so listing the
+registry (or running `geri --help`) imports neither llama.cpp nor an HTTP client. A new
+provider is one module and one entry here.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Protocol
 
 from geri.errors import ModelError
 from geri.providers.base import Provider, ProviderContext
 from geri.types import ModelInfo
 
-PROVIDERS: dict[str, str] = {
-    "llama.cpp": "geri.providers.llamacpp:LlamaCppProvider",
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    target: str
+    label: str
+    needs_key: bool = False
+    takes_key: bool = False
+    key_env: tuple[str, ...] = ()
+    base_url: str | None = None
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    "llama.cpp": ProviderSpec("geri.providers.llamacpp:LlamaCppProvider", "llama.cpp"),
+    "openai": ProviderSpec(
+        "geri.providers.openai:OpenAIProvider",
+        "OpenAI",
+        needs_key=True,
+        takes_key=True,
+        key_env=("OPENAI_API_KEY",),
+        base_url="https://api.openai.com/v1",
+    ),
+    "openai_compatible": ProviderSpec(
+        "geri.providers.openai:OpenAIProvider", "OpenAI-compatible server", takes_key=True
+    ),
+    "anthropic": ProviderSpec(
+        "geri.providers.anthropic:AnthropicProvider",
+        "Anthropic",
+        needs_key=True,
+        takes_key=True,
+        key_env=("ANTHROPIC_API_KEY",),
+        base_url="https://api.anthropic.com",
+    ),
+    "google": ProviderSpec(
+        "geri.providers.google:GoogleProvider",
+        "Google Gemini",
+        needs_key=True,
+        takes_key=True,
+        key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        base_url="https://generativelanguage.googleapis.com",
+    ),
 }
+
+
+def key_env_names() -> dict[str, tuple[str, ...]]:
+    """Providers that use a key, with their usual environment variables."""
+    return {name: spec.key_env for name, spec in PROVIDERS.items() if spec.takes_key}
 
 
 class ProviderFactory(Protocol):
     def __call__(self, info: ModelInfo, context: ProviderContext) -> Provider: ...
 
 
-def provider_factory(name: str) -> ProviderFactory:
-    """The class registered as `name`, imported now."""
+def provider_spec(name: str) -> ProviderSpec:
     try:
-        target = PROVIDERS[name]
+        return PROVIDERS[name]
     except KeyError:
         known = ", ".join(sorted(PROVIDERS))
         raise ModelError(f"Unknown provider {name!r}; known providers: {known}.") from None
-    module, _, attr = target.partition(":")
+
+
+def provider_factory(name: str) -> ProviderFactory:
+    """The class registered as `name`, imported now."""
+    module, _, attr = provider_spec(name).target.partition(":")
     factory: ProviderFactory = getattr(importlib.import_module(module), attr)
     return factory
 
 
-__all__ = ["PROVIDERS", "Provider", "ProviderContext", "ProviderFactory", "provider_factory"]
+__all__ = [
+    "PROVIDERS",
+    "Provider",
+    "ProviderContext",
+    "ProviderFactory",
+    "ProviderSpec",
+    "key_env_names",
+    "provider_factory",
+    "provider_spec",
+]

@@ -8,12 +8,16 @@ backend throws is mapped once, inside the provider.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from geri.keys import KeyStore
 from geri.settings import Settings
 from geri.types import ChatRequest, Chunk, Completion, ModelInfo
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @runtime_checkable
@@ -43,6 +47,12 @@ class Provider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
-    """What the engine hands a provider when it builds one."""
+    """What the engine hands a provider when it builds one.
+
+    `http` returns the engine's shared client (created on first use, so local-only runs never
+    import httpx); `keys` finds API keys.
+    """
 
     settings: Settings
+    keys: KeyStore
+    http: Callable[[], httpx.AsyncClient]

@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from geri.engine import Engine
-from geri.errors import InputError, ModelNotFound, Unavailable
-from geri.settings import LocalModel, Performance, Settings
+from geri.errors import (
+    AuthError,
+    IncompleteAnswer,
+    InputError,
+    ModelNotFound,
+    RateLimited,
+    Unavailable,
+)
+from geri.providers import ProviderContext
+from geri.settings import LocalModel, Performance, ProviderOptions, Settings
 from geri.store import open_store
 from geri.types import ModelInfo, Request
 from tests.fakes import FakeClock, FakeProvider, Script
@@ -27,10 +35,22 @@ class Harness:
         self.store = open_store(tmp_path / "geri.db")
         self.clock = FakeClock(step=0.01)
         self.built: list[FakeProvider] = []
-        self.engine = Engine(self.settings, self.store, providers=self._build, clock=self.clock)
+        self.slept: list[float] = []
+        self.engine = Engine(
+            self.settings,
+            self.store,
+            providers=self._build,
+            clock=self.clock,
+            sleep=self._sleep,
+            jitter=lambda: 0.5,
+        )
         self.scripts: deque[Script] = deque()
 
-    def _build(self, info: ModelInfo) -> FakeProvider:
+    async def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.advance(seconds)
+
+    def _build(self, info: ModelInfo, context: ProviderContext) -> FakeProvider:
         provider = FakeProvider(info, self.scripts)
         self.built.append(provider)
         return provider
@@ -84,24 +104,97 @@ async def test_stream_yields_chunks_then_a_final_result(h: Harness) -> None:
     assert record.ttft_ms == final.result.ttft_ms
 
 
-async def test_provider_error_is_raised_and_logged(h: Harness) -> None:
-    h.enqueue(error=Unavailable("backend down"))
+async def test_retryable_errors_are_retried_with_backoff_until_attempts_run_out(
+    h: Harness,
+) -> None:
+    for _ in range(4):
+        h.enqueue(error=Unavailable("backend down"))
     with pytest.raises(Unavailable):
         await h.engine.ask(Request("hi"))
+    # 4 attempts (the default), full jitter fixed at 0.5: 0.5 * 0.5, 0.5 * 1, 0.5 * 2
+    assert h.slept == [0.25, 0.5, 1.0]
     [record] = h.store.recent_requests()
     assert record.status == "error"
     assert record.error == "backend down"
 
 
-async def test_error_mid_stream_keeps_the_partial_answer_in_the_log(h: Harness) -> None:
+async def test_a_rate_limit_then_success_honours_retry_after(h: Harness) -> None:
+    h.enqueue(error=RateLimited("slow down", retry_after=7.0))
+    h.enqueue("fine")
+    result = await h.engine.ask(Request("hi"))
+    assert result.text == "fine"
+    assert h.slept == [7.0]
+    assert result.latency_ms > 7000  # the wait is part of the call
+
+
+async def test_a_retry_after_beyond_the_limit_is_not_waited_for(h: Harness) -> None:
+    h.enqueue(error=RateLimited("come back tomorrow", retry_after=3600.0))
+    with pytest.raises(RateLimited):
+        await h.engine.ask(Request("hi"))
+    assert h.slept == []
+
+
+async def test_non_retryable_errors_fail_at_once(h: Harness) -> None:
+    h.enqueue(error=AuthError("bad key"))
+    with pytest.raises(AuthError):
+        await h.engine.ask(Request("hi"))
+    assert h.slept == []
+
+
+async def test_a_stream_is_retried_while_nothing_was_shown(h: Harness) -> None:
+    h.enqueue("never shown", error=Unavailable("503"), fail_after=0)
+    h.enqueue("second", " try")
+    chunks = [c async for c in h.engine.stream(Request("hi"))]
+    assert "".join(c.text for c in chunks) == "second try"
+    assert len(h.slept) == 1
+
+
+async def test_error_mid_stream_is_incomplete_and_never_retried(h: Harness) -> None:
     h.enqueue("par", "tial", " never", error=Unavailable("dropped"), fail_after=2)
+    h.enqueue("would duplicate")
     seen = []
-    with pytest.raises(Unavailable):
+    with pytest.raises(IncompleteAnswer) as err:
         async for chunk in h.engine.stream(Request("hi")):
             seen.append(chunk.text)
     assert seen == ["par", "tial"]
+    assert err.value.partial == "partial"
+    assert "incomplete" in str(err.value)
+    assert "dropped" in str(err.value)
+    assert h.slept == []
     [record] = h.store.recent_requests()
-    assert (record.status, record.response, record.error) == ("error", "partial", "dropped")
+    assert (record.status, record.response) == ("error", "partial")
+    assert "incomplete" in (record.error or "")
+
+
+async def test_client_side_rate_limit_spaces_out_requests(tmp_path: Path) -> None:
+    settings = Settings(
+        models=(LocalModel(id="fake", path=tmp_path / "f.gguf"),),
+        providers={"llama.cpp": ProviderOptions(requests_per_minute=2)},
+    )
+    h = Harness(tmp_path, settings)
+    for n in range(3):
+        h.enqueue(str(n))
+    for _ in range(3):
+        await h.engine.ask(Request("q"))
+    # two requests fit the bucket; the third waits for one to refill (60 s / 2)
+    assert len(h.slept) == 1
+    assert h.slept[0] == pytest.approx(30, abs=0.5)
+
+
+async def test_tokens_per_minute_counts_the_prompt_and_the_output_reserve(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        models=(LocalModel(id="fake", path=tmp_path / "f.gguf"),),
+        providers={"llama.cpp": ProviderOptions(tokens_per_minute=600)},
+    )
+    h = Harness(tmp_path, settings)
+    h.enqueue("a")
+    h.enqueue("b")
+    await h.engine.ask(Request("q", max_tokens=400))
+    assert h.slept == []
+    await h.engine.ask(Request("q", max_tokens=400))  # 2 x ~401 > 600: wait for ~201 tokens
+    assert h.slept[0] == pytest.approx(201 / 10, abs=1)
 
 
 async def test_a_stream_abandoned_half_way_is_logged_as_cancelled(h: Harness) -> None:

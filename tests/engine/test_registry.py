@@ -48,7 +48,7 @@ def test_a_bad_file_is_never_registered(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(ModelFileError):
         reg.add_local(text)
-    assert reg.list() == []
+    assert reg.store.list_models() == []
 
 
 def test_removing_the_default_moves_it_on(tmp_path: Path, smollm_path: Path) -> None:

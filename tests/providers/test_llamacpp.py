@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from geri.errors import ContextTooLong, ModelFileError
+from geri.keys import KeyStore
 from geri.providers.base import Provider, ProviderContext
 from geri.providers.llamacpp import LlamaCppProvider, _stop_prefix_at_end, default_threads
 from geri.settings import Performance, Settings
@@ -27,9 +28,16 @@ QUESTION = ChatRequest(
 )
 
 
+def context(settings: Settings) -> ProviderContext:
+    def no_http() -> object:
+        raise AssertionError("a local model must not use HTTP")
+
+    return ProviderContext(settings, KeyStore({}, {}), no_http)  # type: ignore[arg-type]
+
+
 def make(path: Path, *, window: int = 2048, **metadata: str) -> LlamaCppProvider:
     info = ModelInfo("smol", "llama.cpp", str(path), context_window=window, metadata=metadata)
-    return LlamaCppProvider(info, ProviderContext(Settings(performance=Performance(threads=2))))
+    return LlamaCppProvider(info, context(Settings(performance=Performance(threads=2))))
 
 
 @pytest.fixture
@@ -124,7 +132,7 @@ async def test_keeps_the_loaded_model_between_requests(smol: LlamaCppProvider) -
 async def test_threads_follow_the_physical_cores(smollm_path: Path) -> None:
     assert default_threads() == (psutil.cpu_count(logical=False) or psutil.cpu_count())
     info = ModelInfo("smol", "llama.cpp", str(smollm_path), context_window=512)
-    provider = LlamaCppProvider(info, ProviderContext(Settings()))
+    provider = LlamaCppProvider(info, context(Settings()))
     await provider.count_tokens("load")
     assert _vocab(provider).n_threads == default_threads()
     await provider.aclose()

@@ -1,0 +1,102 @@
+"""Google Gemini `generateContent` and `streamGenerateContent` (server-sent events).
+
+The key travels in the `x-goog-api-key` header, never in the URL, so it cannot end up in
+access logs or in an error message quoting the URL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from geri.errors import Unavailable
+from geri.providers.http import HttpProvider
+from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
+
+FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+ROLES = {"user": "user", "assistant": "model"}
+
+
+def content_json(message: Message) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [
+        {"inline_data": {"mime_type": i.mime_type, "data": i.base64()}} for i in message.images
+    ]
+    parts.append({"text": message.content})
+    return {"role": ROLES[message.role], "parts": parts}
+
+
+def build_payload(request: ChatRequest) -> dict[str, Any]:
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    config: dict[str, Any] = {
+        "maxOutputTokens": request.max_tokens,
+        "temperature": request.temperature,
+        "topP": request.top_p,
+    }
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    if request.seed is not None:
+        config["seed"] = request.seed
+    payload: dict[str, Any] = {
+        "contents": [content_json(m) for m in request.messages if m.role != "system"],
+        "generationConfig": config,
+    }
+    if system:
+        payload["systemInstruction"] = {"parts": [{"text": system}]}
+    return payload
+
+
+def parse_usage(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    return Usage(int(data.get("promptTokenCount") or 0), int(data.get("candidatesTokenCount") or 0))
+
+
+def _candidate(data: Any) -> tuple[str, FinishReason | None]:
+    candidates = data.get("candidates") or []
+    if not candidates:
+        return "", None
+    first = candidates[0]
+    parts = (first.get("content") or {}).get("parts") or []
+    text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    reason = first.get("finishReason")
+    return text, (FINISH.get(reason, "stop") if reason else None)
+
+
+def parse_response(data: Any) -> Completion:
+    try:
+        text, finish = _candidate(data)
+    except (AttributeError, TypeError) as exc:
+        raise Unavailable(f"Unexpected generateContent shape: {str(data)[:200]}") from exc
+    return Completion(text, parse_usage(data.get("usageMetadata")) or Usage(), finish or "stop")
+
+
+def parse_event(data: str) -> Chunk | None:
+    """One SSE `data:` payload (a partial GenerateContentResponse) as a chunk."""
+    try:
+        event = json.loads(data)
+        text, finish = _candidate(event)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise Unavailable(f"Unreadable stream event: {data[:200]}") from exc
+    return Chunk(text=text, usage=parse_usage(event.get("usageMetadata")), finish_reason=finish)
+
+
+class GoogleProvider(HttpProvider):
+    """A Gemini model."""
+
+    def endpoint(self, stream: bool) -> str:
+        model = self.info().source
+        if stream:
+            return f"{self.base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse"
+        return f"{self.base_url}/v1beta/models/{model}:generateContent"
+
+    def headers(self, key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": key or ""}
+
+    def build_payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        return build_payload(request)
+
+    def parse_response(self, data: Any) -> Completion:
+        return parse_response(data)
+
+    def parse_event(self, data: str) -> Chunk | None:
+        return parse_event(data)

@@ -1,0 +1,265 @@
+"""What every HTTP provider shares: the client, error mapping, SSE reading, the call loop.
+
+A provider module supplies only pure translation (`build_payload`, `parse_response`,
+`parse_event`) and its URL and headers; `HttpProvider` does the network part once: one shared
+`httpx.AsyncClient` (pooled connections), a read timeout for whole answers and a separate idle
+timeout for streams, and every failure mapped to a `geri.errors` type at this boundary, with the
+API key scrubbed from anything the server sent back.
+
+A stream counts as complete only when the provider's own end marker arrived; a connection that
+closes early is an error, never a silently shortened answer.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from geri import __version__
+from geri.errors import (
+    AuthError,
+    BadRequest,
+    ContextTooLong,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    Unavailable,
+)
+from geri.keys import redact
+from geri.providers.base import ProviderContext
+from geri.settings import Network
+from geri.types import ChatRequest, Chunk, Completion, FinishReason, ModelInfo, Usage
+
+CONTEXT_HINTS = (
+    "context length",
+    "context_length",
+    "maximum context",
+    "too long",
+    "too many tokens",
+    "exceeds the maximum",
+)
+
+
+def make_client(network: Network) -> httpx.AsyncClient:
+    """The shared client: pooled, with the settings' connect and read timeouts."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(network.read_timeout, connect=network.connect_timeout),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        headers={"user-agent": f"geri/{__version__}"},
+    )
+
+
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """The server's wait hint in seconds: `retry-after-ms`, or `Retry-After` as seconds or date.
+
+    >>> retry_after({"retry-after": "7"})
+    7.0
+    """
+    if "retry-after-ms" in headers:
+        try:
+            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def error_message(body: str) -> str:
+    """The human part of an error body, whatever its shape; the text itself otherwise."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return " ".join(body.split())[:300] or "no details"
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("status") or error)[:500]
+        return str(error)[:500]
+    return str(data)[:300]
+
+
+def error_for_status(
+    status: int, message: str, label: str, provider: str, wait: float | None = None
+) -> ProviderError:
+    """The geri error for an HTTP error status, with a message that names the fix."""
+    said = f"{label} answered {status}: {message}"
+    if status in (401, 403):
+        return AuthError(
+            f"{said}. The API key was refused: check it with 'geri keys list', "
+            f"or set a new one with 'geri keys set {provider}'."
+        )
+    if status == 429:
+        return RateLimited(f"{said}. Rate limited.", retry_after=wait)
+    if status == 408:
+        return ProviderTimeout(f"{said}.", retry_after=wait)
+    if status == 409 or status >= 500:
+        return Unavailable(f"{said}.", retry_after=wait)
+    if any(hint in message.lower() for hint in CONTEXT_HINTS):
+        return ContextTooLong(f"{said}. Shorten the prompt or choose a model with a larger window.")
+    if status == 404:
+        return BadRequest(f"{said}. Check the model name and base_url in the settings.")
+    return BadRequest(f"{said}.")
+
+
+class HttpProvider(ABC):
+    """A provider reached over HTTP. Subclasses give the translation and the endpoints."""
+
+    def __init__(self, info: ModelInfo, context: ProviderContext) -> None:
+        from geri.providers import provider_spec
+
+        spec = provider_spec(info.provider)
+        self._info = info
+        self._context = context
+        self._provider = info.provider
+        self._label = spec.label
+        self._needs_key = spec.needs_key
+        options = context.settings.providers.get(info.provider)
+        base = info.metadata.get("base_url") or (options.base_url if options else None)
+        base = base or spec.base_url
+        if not base:
+            raise BadRequest(
+                f"Model {info.id!r} has no base_url: set one for it (or for provider "
+                f"{info.provider!r} under 'providers') in the settings."
+            )
+        self.base_url = base.rstrip("/")
+        network = context.settings.network
+        self._read_timeout = httpx.Timeout(network.read_timeout, connect=network.connect_timeout)
+        self._idle_timeout = httpx.Timeout(
+            network.stream_idle_timeout, connect=network.connect_timeout
+        )
+
+    # what subclasses provide: the endpoints and the pure translation to and from JSON
+
+    @abstractmethod
+    def endpoint(self, stream: bool) -> str: ...
+
+    @abstractmethod
+    def headers(self, key: str | None) -> dict[str, str]: ...
+
+    @abstractmethod
+    def build_payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def parse_response(self, data: Any) -> Completion: ...
+
+    @abstractmethod
+    def parse_event(self, data: str) -> Chunk | None: ...
+
+    def info(self) -> ModelInfo:
+        return self._info
+
+    async def generate(self, request: ChatRequest) -> Completion:
+        key = self._key()
+        try:
+            response = await self._context.http().post(
+                self.endpoint(stream=False),
+                json=self.build_payload(request, stream=False),
+                headers=self.headers(key),
+                timeout=self._read_timeout,
+            )
+            if response.status_code >= 400:
+                raise self._status_error(response, response.text, key)
+            try:
+                data = response.json()
+            except ValueError as exc:
+                raise Unavailable(f"{self._label} sent a reply that is not JSON.") from exc
+            return self.parse_response(data)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, key, streaming=False) from exc
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        key = self._key()
+        finish: FinishReason | None = None
+        usage = Usage()
+        try:
+            async with self._context.http().stream(
+                "POST",
+                self.endpoint(stream=True),
+                json=self.build_payload(request, stream=True),
+                headers=self.headers(key),
+                timeout=self._idle_timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    body = (await response.aread()).decode("utf-8", "replace")
+                    raise self._status_error(response, body, key)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    chunk = self.parse_event(line[5:].strip())
+                    if chunk is None:
+                        continue
+                    if chunk.usage is not None:
+                        usage = merge_usage(usage, chunk.usage)
+                    finish = chunk.finish_reason or finish
+                    if chunk.text:
+                        yield Chunk(chunk.text)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, key, streaming=True) from exc
+        if finish is None:
+            raise Unavailable(f"{self._label} closed the stream before the answer was complete.")
+        yield Chunk(usage=usage, finish_reason=finish)
+
+    async def count_tokens(self, text: str) -> int:
+        from geri.prompt.tokens import estimate_tokens
+
+        return estimate_tokens(text)
+
+    async def aclose(self) -> None:  # noqa: B027 - nothing to release: the client is shared
+        """Nothing to release: the HTTP client is the engine's."""
+
+    def _key(self) -> str | None:
+        keys = self._context.keys
+        return keys.require(self._provider) if self._needs_key else keys.get(self._provider)
+
+    def _status_error(self, response: httpx.Response, body: str, key: str | None) -> ProviderError:
+        message = redact(error_message(body), [key])
+        return error_for_status(
+            response.status_code,
+            message,
+            self._label,
+            self._provider,
+            retry_after(response.headers),
+        )
+
+    def _transport_error(
+        self, exc: httpx.HTTPError, key: str | None, streaming: bool
+    ) -> ProviderError:
+        detail = redact(str(exc) or type(exc).__name__, [key])
+        if isinstance(exc, httpx.TimeoutException):
+            limit = self._idle_timeout.read if streaming else self._read_timeout.read
+            what = "went quiet mid-stream" if streaming else "did not answer"
+            if isinstance(exc, httpx.ConnectTimeout):
+                what, limit = "could not be reached", self._read_timeout.connect
+            return ProviderTimeout(
+                f"{self._label} at {self.base_url} {what} for {limit:g} s. Raise "
+                "network timeouts in the settings if the model is just slow."
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return Unavailable(
+                f"Cannot reach {self._label} at {self.base_url} ({detail}). Check the network "
+                "and the base_url in the settings."
+            )
+        return Unavailable(f"The connection to {self._label} failed: {detail}.")
+
+
+def merge_usage(old: Usage, new: Usage) -> Usage:
+    """Usage reported in pieces (input first, output at the end) combined."""
+    return Usage(max(old.input_tokens, new.input_tokens), max(old.output_tokens, new.output_tokens))
