@@ -100,6 +100,14 @@ class KeyStore:
             )
         return rows
 
+    def keyring_problem(self) -> str | None:
+        """Why the OS keyring cannot be used, or None when it can."""
+        try:
+            self._usable_backend()
+        except KeyringUnavailable as exc:
+            return str(exc)
+        return None
+
     def set(self, provider: str, key: str) -> None:
         self._check_provider(provider)
         key = key.strip()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from geri import __version__
-from geri.cli import ask, config, logs, models
+from geri.cli import ask, config, keys, logs, models
 
 app = typer.Typer(
     name="geri",
@@ -42,4 +42,5 @@ def _root(
 app.command(name="ask")(ask.ask)
 app.command(name="logs")(logs.logs)
 app.add_typer(models.app, name="models")
+app.add_typer(keys.app, name="keys")
 app.add_typer(config.app, name="config")

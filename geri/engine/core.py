@@ -139,6 +139,17 @@ class Engine:
     async def list_models(self) -> list[ModelInfo]:
         return await asyncio.to_thread(self.registry.list)
 
+    async def verify_key(self, provider: str, key: str) -> None:
+        """Raise unless `provider` accepts `key` (a cheap authenticated call, nothing stored)."""
+        from geri.providers.http import HttpProvider
+
+        models = [m for m in await self.list_models() if m.provider == provider]
+        info = models[0] if models else ModelInfo(provider, provider, "", location="cloud")
+        client = self._build_provider(info, ProviderContext(self.settings, self.keys, self.http))
+        if not isinstance(client, HttpProvider):
+            raise InputError(f"Provider {provider!r} takes no API key.")
+        await client.verify_key(key)
+
     async def aclose(self) -> None:
         """Release every provider (unloading local models), the HTTP client and the store."""
         providers, self._providers = list(self._providers.values()), {}

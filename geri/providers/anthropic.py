@@ -116,6 +116,9 @@ class AnthropicProvider(HttpProvider):
     def endpoint(self, stream: bool) -> str:
         return f"{self.base_url}/v1/messages"
 
+    def models_endpoint(self) -> str:
+        return f"{self.base_url}/v1/models"
+
     def headers(self, key: str | None) -> dict[str, str]:
         return {"x-api-key": key or "", "anthropic-version": API_VERSION}
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from geri.errors import Unavailable
-from geri.providers.http import HttpProvider
+from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -74,9 +74,21 @@ def parse_event(data: str) -> Chunk | None:
     """One SSE `data:` payload (a partial GenerateContentResponse) as a chunk."""
     try:
         event = json.loads(data)
-        text, finish = _candidate(event)
-    except (ValueError, AttributeError, TypeError) as exc:
+    except ValueError as exc:
         raise Unavailable(f"Unreadable stream event: {data[:200]}") from exc
+    if isinstance(event, dict) and isinstance(event.get("error"), dict):
+        error = event["error"]
+        code = error.get("code")
+        raise error_for_status(
+            code if isinstance(code, int) else 500,
+            str(error.get("message", error)),
+            "Google Gemini",
+            "google",
+        )
+    try:
+        text, finish = _candidate(event)
+    except (AttributeError, TypeError) as exc:
+        raise Unavailable(f"Unexpected stream event shape: {data[:200]}") from exc
     return Chunk(text=text, usage=parse_usage(event.get("usageMetadata")), finish_reason=finish)
 
 
@@ -88,6 +100,9 @@ class GoogleProvider(HttpProvider):
         if stream:
             return f"{self.base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse"
         return f"{self.base_url}/v1beta/models/{model}:generateContent"
+
+    def models_endpoint(self) -> str:
+        return f"{self.base_url}/v1beta/models"
 
     def headers(self, key: str | None) -> dict[str, str]:
         return {"x-goog-api-key": key or ""}

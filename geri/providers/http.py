@@ -152,6 +152,9 @@ class HttpProvider(ABC):
     def endpoint(self, stream: bool) -> str: ...
 
     @abstractmethod
+    def models_endpoint(self) -> str: ...
+
+    @abstractmethod
     def headers(self, key: str | None) -> dict[str, str]: ...
 
     @abstractmethod
@@ -216,6 +219,17 @@ class HttpProvider(ABC):
         if finish is None:
             raise Unavailable(f"{self._label} closed the stream before the answer was complete.")
         yield Chunk(usage=usage, finish_reason=finish)
+
+    async def verify_key(self, key: str) -> None:
+        """Check `key` with the cheapest authenticated call there is: listing the models."""
+        try:
+            response = await self._context.http().get(
+                self.models_endpoint(), headers=self.headers(key), timeout=self._read_timeout
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, key, streaming=False) from exc
+        if response.status_code >= 400:
+            raise self._status_error(response, response.text, key)
 
     async def count_tokens(self, text: str) -> int:
         from geri.prompt.tokens import estimate_tokens

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from geri.errors import Unavailable
-from geri.providers.http import HttpProvider
+from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "content_filter": "stop"}
@@ -67,6 +67,13 @@ def parse_event(data: str) -> Chunk | None:
         event = json.loads(data)
     except ValueError as exc:
         raise Unavailable(f"Unreadable stream event: {data[:200]}") from exc
+    if event.get("error"):
+        error = event["error"]
+        message = str(error.get("message", error) if isinstance(error, dict) else error)
+        code = error.get("code") if isinstance(error, dict) else None
+        raise error_for_status(
+            code if isinstance(code, int) else 500, message, "The server", "openai"
+        )
     usage = parse_usage(event.get("usage"))
     choices = event.get("choices") or []
     if not choices:
@@ -85,6 +92,9 @@ class OpenAIProvider(HttpProvider):
 
     def endpoint(self, stream: bool) -> str:
         return f"{self.base_url}/chat/completions"
+
+    def models_endpoint(self) -> str:
+        return f"{self.base_url}/models"
 
     def headers(self, key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}

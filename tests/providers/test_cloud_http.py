@@ -1,0 +1,335 @@
+"""Each cloud provider against a real HTTP server on 127.0.0.1, through the real engine.
+
+Success, streaming, a refused key, a 429 then success, 5xx until the retries run out, an error
+event mid-stream, a connection cut mid-stream, a stream that ends early, and timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from geri.engine import Engine
+from geri.errors import (
+    AuthError,
+    IncompleteAnswer,
+    MissingKey,
+    ProviderTimeout,
+    Unavailable,
+)
+from geri.keys import KeyStore
+from geri.providers import key_env_names
+from geri.settings import CloudModel, Network, Settings
+from geri.store import open_store
+from geri.types import Request
+from tests.mockserver import MockServer, Reply
+
+KEY = "sk-test-0123456789abcdefXYZ"
+
+
+@dataclass(frozen=True)
+class Case:
+    provider: str
+    path: str  # base_url suffix
+    key_header: str
+    key_value: str
+    ok: dict  # non-streamed answer: "Hello there" with usage 10 / 2
+    events: list[str]  # streamed answer: "Hel" + "lo" with usage 10 / 2
+    error_event: str  # a mid-stream error the provider can send after the 200
+    unfinished: list[str]  # events without the end marker
+
+
+CASES = [
+    Case(
+        "openai",
+        "/v1",
+        "authorization",
+        f"Bearer {KEY}",
+        {
+            "choices": [{"message": {"content": "Hello there"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+        },
+        [
+            '{"choices":[{"delta":{"content":"Hel"}}]}',
+            '{"choices":[{"delta":{"content":"lo"}}]}',
+            '{"choices":[{"delta":{},"finish_reason":"stop"}]}',
+            '{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2}}',
+            "[DONE]",
+        ],
+        '{"error":{"message":"The server had an error","type":"server_error"}}',
+        ['{"choices":[{"delta":{"content":"Hel"}}]}', '{"choices":[{"delta":{"content":"lo"}}]}'],
+    ),
+    Case(
+        "anthropic",
+        "",
+        "x-api-key",
+        KEY,
+        {
+            "content": [{"type": "text", "text": "Hello there"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 10, "output_tokens": 2},
+        },
+        [
+            '{"type":"message_start","message":{"usage":{"input_tokens":10,"output_tokens":1}}}',
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}',
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}',
+            '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}',
+            '{"type":"message_stop"}',
+        ],
+        '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+        [
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}',
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}',
+        ],
+    ),
+    Case(
+        "google",
+        "",
+        "x-goog-api-key",
+        KEY,
+        {
+            "candidates": [
+                {"content": {"parts": [{"text": "Hello there"}]}, "finishReason": "STOP"}
+            ],
+            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 2},
+        },
+        [
+            '{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]}',
+            '{"candidates":[{"content":{"parts":[{"text":"lo"}]},"finishReason":"STOP"}],'
+            '"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":2}}',
+        ],
+        '{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}',
+        ['{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]}'],
+    ),
+]
+
+
+def text_first(case: Case) -> list[str]:
+    """The streamed events, starting with the first that carries text."""
+    return [e for e in case.events if "message_start" not in e]
+
+
+@pytest.fixture(params=CASES, ids=[c.provider for c in CASES])
+def case(request: pytest.FixtureRequest) -> Case:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    with MockServer() as srv:
+        yield srv
+
+
+class Rig:
+    def __init__(self, engine: Engine, slept: list[float]) -> None:
+        self.engine, self.slept = engine, slept
+
+    async def ask(self) -> str:
+        return (await self.engine.ask(Request("Say hello", model="m", max_tokens=16))).text
+
+    async def stream(self, shown: list[str]) -> str:
+        async for chunk in self.engine.stream(Request("Say hello", model="m", max_tokens=16)):
+            shown.append(chunk.text)
+        return "".join(shown)
+
+
+def make_rig(
+    case: Case, server: MockServer, tmp_path: Path, key: str | None = KEY, **network: float
+) -> Rig:
+    settings = Settings(
+        models=(
+            CloudModel(
+                kind="cloud",
+                id="m",
+                provider=case.provider,
+                model="model-x",
+                base_url=server.url + case.path,
+                input_price=1,
+                output_price=2,
+            ),
+        ),
+        network=Network(**network),  # type: ignore[arg-type]
+    )
+    env = {key_env_names()[case.provider][0]: key} if key else {}
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    engine = Engine(
+        settings,
+        open_store(tmp_path / "g.db"),
+        keys=KeyStore(key_env_names(), env, backend=_NoKeyring()),
+        sleep=sleep,
+        jitter=lambda: 0.0,
+    )
+    return Rig(engine, slept)
+
+
+class _NoKeyring:
+    def get_password(self, service: str, username: str) -> None:
+        return None
+
+
+@pytest.fixture
+async def rig(case: Case, server: MockServer, tmp_path: Path) -> AsyncIterator[Rig]:
+    r = make_rig(case, server, tmp_path)
+    yield r
+    await r.engine.aclose()
+
+
+async def test_success_sends_the_key_in_its_header(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(json=case.ok))
+    result = await rig.engine.ask(Request("Say hello", model="m", max_tokens=16))
+    assert result.text == "Hello there"
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (10, 2)
+    assert result.cost_micros == 14  # 10 x $1/M + 2 x $2/M
+    [seen] = server.requests
+    assert seen.headers[case.key_header] == case.key_value
+    assert KEY not in seen.path  # never in the URL
+    assert seen.json["generationConfig" if case.provider == "google" else "max_tokens"]
+
+
+async def test_streaming(case: Case, server: MockServer, rig: Rig) -> None:
+    server.add(Reply(events=case.events))
+    chunks = [c async for c in rig.engine.stream(Request("Say hello", model="m"))]
+    assert [c.text for c in chunks if c.text] == ["Hel", "lo"]
+    result = chunks[-1].result
+    assert result is not None
+    assert result.text == "Hello"
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (10, 2)
+    assert result.finish_reason == "stop"
+    if case.provider == "google":
+        assert server.requests[0].path.endswith(":streamGenerateContent?alt=sse")
+
+
+async def test_a_refused_key_fails_at_once_with_the_fix(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(401, {"error": {"message": "invalid x-api-key"}}))
+    with pytest.raises(AuthError, match=f"geri keys set {case.provider}"):
+        await rig.ask()
+    assert len(server.requests) == 1
+
+
+async def test_rate_limited_then_success(case: Case, server: MockServer, rig: Rig) -> None:
+    server.add(Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": "2"}))
+    server.add(Reply(json=case.ok))
+    assert await rig.ask() == "Hello there"
+    assert rig.slept == [2.0]
+    assert len(server.requests) == 2
+
+
+async def test_server_errors_until_the_retries_run_out(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.default = Reply(500, {"error": {"message": "internal error"}})
+    with pytest.raises(Unavailable, match="500"):
+        await rig.ask()
+    assert len(server.requests) == 4
+    assert len(rig.slept) == 3
+
+
+async def test_overloaded_529_is_retried(case: Case, server: MockServer, rig: Rig) -> None:
+    server.add(Reply(529, {"error": {"message": "overloaded"}}), Reply(json=case.ok))
+    assert await rig.ask() == "Hello there"
+
+
+async def test_an_error_event_mid_stream_marks_the_answer_incomplete(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(events=[text_first(case)[0], case.error_event]))
+    shown: list[str] = []
+    with pytest.raises(IncompleteAnswer, match="incomplete") as err:
+        await rig.stream(shown)
+    assert shown == ["Hel"]
+    assert err.value.partial == "Hel"
+    assert len(server.requests) == 1  # never retried: that would repeat what was shown
+
+
+async def test_a_connection_cut_mid_stream_marks_the_answer_incomplete(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(events=case.events, cut_after=len(case.events) - 1))
+    shown: list[str] = []
+    with pytest.raises(IncompleteAnswer):
+        await rig.stream(shown)
+    assert "".join(shown) in {"Hel", "Hello"}
+    assert len(server.requests) == 1
+
+
+async def test_a_stream_that_ends_without_its_end_marker_is_not_an_answer(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(events=case.unfinished))
+    with pytest.raises(IncompleteAnswer, match="before the answer was complete"):
+        await rig.stream([])
+
+
+async def test_a_stream_failing_before_any_text_is_retried(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(503, {"error": {"message": "unavailable"}}), Reply(events=case.events))
+    assert await rig.stream([]) == "Hello"
+    assert len(server.requests) == 2
+
+
+async def test_a_silent_server_times_out(case: Case, server: MockServer, tmp_path: Path) -> None:
+    rig = make_rig(case, server, tmp_path, read_timeout=0.3, max_attempts=2)
+    server.default = Reply(json=case.ok, delay=1.0)
+    with pytest.raises(ProviderTimeout, match=r"did not answer for 0\.3 s"):
+        await rig.ask()
+    assert len(server.requests) == 2
+    await rig.engine.aclose()
+
+
+async def test_a_stream_that_goes_quiet_times_out(
+    case: Case, server: MockServer, tmp_path: Path
+) -> None:
+    rig = make_rig(case, server, tmp_path, stream_idle_timeout=0.3)
+    server.add(Reply(events=text_first(case), event_delay=1.0))
+    shown: list[str] = []
+    with pytest.raises(IncompleteAnswer, match="went quiet mid-stream"):
+        await rig.stream(shown)
+    assert shown
+    await rig.engine.aclose()
+
+
+async def test_an_unreachable_provider_is_a_clear_error(case: Case, tmp_path: Path) -> None:
+    with MockServer() as gone:
+        pass  # started and stopped: nothing listens on its port any more
+    rig = make_rig(case, gone, tmp_path, max_attempts=2)
+    with pytest.raises(Unavailable, match="Cannot reach"):
+        await rig.ask()
+    await rig.engine.aclose()
+
+
+async def test_no_key_no_request(case: Case, server: MockServer, tmp_path: Path) -> None:
+    rig = make_rig(case, server, tmp_path, key=None)
+    with pytest.raises(MissingKey, match=f"geri keys set {case.provider}"):
+        await rig.ask()
+    assert server.requests == []
+    [record] = rig.engine.store.recent_requests()
+    assert record.status == "error"
+    await rig.engine.aclose()
+
+
+async def test_rotate_verify_uses_the_models_listing(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    server.add(Reply(json={"data": []}), Reply(401, {"error": {"message": "bad key"}}))
+    await rig.engine.verify_key(case.provider, "new-key-1234567890")
+    with pytest.raises(AuthError):
+        await rig.engine.verify_key(case.provider, "wrong-key-1234567890")
+    assert all(r.method == "GET" and "models" in r.path for r in server.requests)
+
+
+def test_cases_cover_every_keyed_cloud_provider() -> None:
+    assert {c.provider for c in CASES} == set(key_env_names()) - {"openai_compatible"}
+    json.dumps([c.ok for c in CASES])
