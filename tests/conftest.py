@@ -50,12 +50,24 @@ def smollm_path() -> Path:
 
 
 def run_geri(
-    *args: str, home: Path, stdin: str | None = None, timeout: float = 300
+    *args: str,
+    home: Path,
+    stdin: str | None = None,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `geri` command line in a subprocess, as a user would."""
-    env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
-    env["GERI_HOME"] = str(home)
-    env["COLUMNS"] = "200"
+    """Run the real `geri` command line in a subprocess, as a user would.
+
+    The keyring is a file under `home` unless `env` names another backend.
+    """
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in KEY_VARIABLES},
+        "GERI_HOME": str(home),
+        "COLUMNS": "200",
+        "PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring",
+        "GERI_TEST_KEYRING": str(home / "test-keyring.json"),
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "geri", *args],
         input=stdin,
@@ -64,12 +76,15 @@ def run_geri(
         text=True,
         env=env,
         timeout=timeout,
+        cwd=Path(__file__).resolve().parent.parent,
     )
 
 
 @pytest.fixture
 def geri_cli(geri_home: Path) -> Iterator[object]:
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run_geri(*args, home=geri_home, stdin=stdin)
+    def run(
+        *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_geri(*args, home=geri_home, stdin=stdin, env=env)
 
     return run
