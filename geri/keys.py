@@ -7,19 +7,23 @@ variable, e.g. `OPENAI_API_KEY`), so CI and containers need no keyring at all.
 A key is never logged, never put in an exception message, and never written anywhere but the
 keyring: `redact` scrubs it from any text that came back from a provider. On a machine without a
 usable keyring (headless Linux) geri says so and names the alternatives instead of hanging; a
-keyring that would store keys unencrypted on disk is refused unless the user opts in.
+keyring that would store keys unencrypted on disk is refused unless the user opts in. Keyring
+reads are remembered for a minute, so a busy daemon does not query the keyring per request.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from geri.errors import InputError, KeyringUnavailable, MissingKey
 
 SERVICE = "geri"
+# a keyring read can be a D-Bus round trip: remember it briefly, so a rotated key is seen soon
+CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +64,14 @@ class KeyStore:
         *,
         backend: Any = None,
         allow_plaintext: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._env_names = env_names
         self._environ = os.environ if environ is None else environ
         self._backend = backend
         self._allow_plaintext = allow_plaintext
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str | None]] = {}
 
     @property
     def providers(self) -> list[str]:
@@ -116,6 +123,7 @@ class KeyStore:
         if any(c.isspace() for c in key):
             raise InputError("The key contains whitespace; paste it again, without spaces.")
         self._call(lambda backend: backend.set_password(SERVICE, provider, key))
+        self._cache.pop(provider, None)
 
     def remove(self, provider: str) -> bool:
         self._check_provider(provider)
@@ -124,6 +132,7 @@ class KeyStore:
         backend = self._usable_backend()
         if backend.get_password(SERVICE, provider) is None:
             return False
+        self._cache.pop(provider, None)
         try:
             self._call(lambda b: b.delete_password(SERVICE, provider))
         except PasswordDeleteError:
@@ -135,10 +144,15 @@ class KeyStore:
             value = self._environ.get(name, "").strip()
             if value:
                 return value, f"env:{name}"
-        try:
-            stored = self._call(lambda backend: backend.get_password(SERVICE, provider))
-        except KeyringUnavailable:
-            return None
+        cached = self._cache.get(provider)
+        if cached is not None and self._clock() - cached[0] < CACHE_SECONDS:
+            stored = cached[1]
+        else:
+            try:
+                stored = self._call(lambda backend: backend.get_password(SERVICE, provider))
+            except KeyringUnavailable:
+                stored = None
+            self._cache[provider] = (self._clock(), stored)
         return (stored, "keyring") if stored else None
 
     def _check_provider(self, provider: str) -> None:

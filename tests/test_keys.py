@@ -120,3 +120,17 @@ def test_redact_replaces_secrets_with_their_mask() -> None:
         f"Incorrect API key provided: {mask(key)}."
     )
     assert key not in redact(key * 2, [key])
+
+
+def test_keyring_reads_are_cached_briefly_and_writes_refresh_them() -> None:
+    backend = MemoryKeyring()
+    now = [0.0]
+    keys = KeyStore(ENV, {}, backend=backend, clock=lambda: now[0])
+    backend.set_password("geri", "openai", "sk-first-00000000000")
+    assert keys.get("openai") == "sk-first-00000000000"
+    backend.set_password("geri", "openai", "sk-other-process-1111")  # changed behind our back
+    assert keys.get("openai") == "sk-first-00000000000"
+    now[0] = 61.0
+    assert keys.get("openai") == "sk-other-process-1111"
+    keys.set("openai", "sk-mine-222222222222")
+    assert keys.get("openai") == "sk-mine-222222222222"
