@@ -63,6 +63,9 @@ class CloudModel(_Section):
         Decimal(0), ge=0, description="US dollars per million output tokens."
     )
     vision: bool = Field(False, description="Whether the model accepts images.")
+    tokenizer: str | None = Field(
+        None, description="tiktoken encoding for exact counts (e.g. 'o200k_base'), if known."
+    )
 
 
 ModelEntry = Annotated[LocalModel | CloudModel, Field(discriminator="kind")]
@@ -114,6 +117,27 @@ class Network(_Section):
     )
 
 
+class PromptSettings(_Section):
+    template: str | None = Field(
+        None,
+        description="Jinja template of the user message when documents are given; sees "
+        "`question` and `documents` (each with number, citation, content, id, source, title, "
+        "score). Rendered in a sandbox.",
+    )
+    response_reserve: float = Field(
+        0.2, gt=0, lt=1, description="Share of the context window kept free for the answer."
+    )
+    switch_to_larger_model: bool = Field(
+        True,
+        description="When the question alone does not fit and no --model was given, use a "
+        "model with a larger window of the same kind (local or cloud).",
+    )
+    max_rag_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="Largest RAG file accepted, in bytes."
+    )
+    max_documents: int = Field(1000, ge=1, description="Most documents in one RAG file.")
+
+
 class Keys(_Section):
     allow_plaintext_keyring: bool = Field(
         False,
@@ -135,6 +159,7 @@ class Settings(_Section):
     )
     network: Network = Network()
     keys: Keys = Keys()
+    prompt: PromptSettings = PromptSettings()
 
     def model_entry(self, model_id: str) -> LocalModel | CloudModel | None:
         return next((m for m in self.models if m.id == model_id), None)

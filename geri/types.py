@@ -44,6 +44,52 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A retrieved passage to ground an answer in (RAG). Higher `score` is more relevant."""
+
+    id: str
+    content: str
+    score: float | None = None
+    source: str | None = None
+    title: str | None = None
+    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentUse:
+    """What became of one document when the prompt was fitted to the context window."""
+
+    id: str
+    status: Literal["included", "trimmed", "dropped", "duplicate"]
+    tokens: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextReport:
+    """How the prompt was built: the token budget and each document's fate."""
+
+    window: int
+    reserve: int
+    prompt_tokens: int
+    documents: tuple[DocumentUse, ...] = ()
+    switched_from: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "window": self.window,
+            "response_reserve": self.reserve,
+            "prompt_tokens": self.prompt_tokens,
+            "available": self.window - self.reserve - self.prompt_tokens,
+            "switched_from": self.switched_from,
+            "documents": [
+                {"id": d.id, "status": d.status, "tokens": d.tokens, "reason": d.reason}
+                for d in self.documents
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """A prompt as a caller states it.
 
@@ -59,6 +105,7 @@ class Request:
     top_p: float = 0.95
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    documents: tuple[Document, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +154,7 @@ class Result:
     ttft_ms: float | None = None
     cost_micros: int = 0
     finish_reason: FinishReason = "stop"
+    context: ContextReport | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -129,6 +177,7 @@ class Result:
             "tokens_per_second": round(self.tokens_per_second, 2),
             "cost_usd": self.cost_micros / 1_000_000,
             "finish_reason": self.finish_reason,
+            "context": self.context.as_dict() if self.context else None,
         }
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
-from geri.types import ChatRequest, Chunk, Completion, ModelInfo, Usage
+from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Usage
 
 
 @dataclass
@@ -60,6 +60,9 @@ class FakeProvider:
 
     async def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    async def count_messages(self, messages: Sequence[Message]) -> int:
+        return sum(len(m.content.split()) + 2 for m in messages)
 
     async def aclose(self) -> None:
         self.closed += 1

@@ -42,6 +42,21 @@ def ask(
     seed: Annotated[
         int | None, typer.Option(help="Sampling seed, for repeatable answers above 0 degrees.")
     ] = None,
+    rag: Annotated[
+        str | None,
+        typer.Option(
+            "--rag",
+            help="RAG documents to ground the answer in: a JSON or JSON Lines file, "
+            "or - for stdin. See 'RAG files' in the README.",
+            show_default=False,
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Show on stderr which documents went in and the token budget."
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the answer and its stats.")
     ] = False,
@@ -58,10 +73,20 @@ def ask(
       cat notes.txt | geri ask "Summarise these notes in three bullets"
 
       geri ask --json --temperature 0 "2 + 2 =" | jq .text
+
+      geri ask --rag context.json --explain "What is our refund policy?"
     """
     from geri.types import Request
 
-    text = "\n\n".join(part for part in (prompt, piped_stdin()) if part and part.strip())
+    stdin = piped_stdin()
+    rag_data = None
+    if rag == "-":
+        if not prompt:
+            raise InputError(
+                "With --rag -, stdin holds the documents: give the prompt as an argument."
+            )
+        rag_data, stdin = (stdin or "").encode("utf-8"), None
+    text = "\n\n".join(part for part in (prompt, stdin) if part and part.strip())
     if not text:
         raise InputError('Nothing to ask: give a prompt, e.g. geri ask "Why is the sky blue?"')
     request = Request(
@@ -73,11 +98,32 @@ def ask(
         seed=seed,
     )
     streaming = not no_stream
+
+    async def work(engine: Engine) -> Result:
+        if rag is not None:
+            from dataclasses import replace
+
+            from geri.prompt.rag import load_documents
+
+            limits = engine.settings.prompt
+            documents = load_documents(
+                rag,
+                data=rag_data,
+                max_bytes=limits.max_rag_bytes,
+                max_documents=limits.max_documents,
+            )
+            return await _answer(
+                engine, replace(request, documents=documents), streaming, json_output
+            )
+        return await _answer(engine, request, streaming, json_output)
+
     try:
-        result = with_engine(lambda engine: _answer(engine, request, streaming, json_output))
+        result = with_engine(work)
     except KeyboardInterrupt:
         render.notice("\nInterrupted; the partial answer is in 'geri logs'.")
         sys.exit(130)
+    if explain and result.context is not None:
+        render.context_report(result.context)
     if json_output:
         render.print_json(result.as_dict())
     elif not streaming:

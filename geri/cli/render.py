@@ -11,10 +11,13 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from geri.types import ContextReport
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _out = Console(highlight=False, soft_wrap=True)
@@ -50,6 +53,23 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for row in rows:
         grid.add_row(*(_escape("" if cell is None else str(cell)) for cell in row))
     _out.print(grid)
+
+
+def context_report(report: ContextReport) -> None:
+    """How the prompt was fitted to the window (`geri ask --explain`), on stderr."""
+    free = report.window - report.reserve - report.prompt_tokens
+    _err.print(
+        f"[bold]Context:[/] window {report.window} tokens, {report.reserve} kept for the "
+        f"answer, prompt {report.prompt_tokens} tokens ({free} to spare)"
+    )
+    if report.switched_from:
+        _err.print(
+            f"  The prompt did not fit {_escape(report.switched_from)}: "
+            "answered by a model with a larger window."
+        )
+    for use in report.documents:
+        tokens = f"{use.tokens} tokens" if use.tokens else ""
+        _err.print(f"  {use.status:<9} {_escape(use.id):<20} {tokens:<12} {_escape(use.reason)}")
 
 
 def size(nbytes: int | None) -> str:

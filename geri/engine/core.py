@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -31,13 +31,29 @@ from geri.engine.registry import ModelRegistry
 from geri.engine.retry import RetryPolicy
 from geri.errors import GeriError, IncompleteAnswer, InputError, ProviderError, Retryable
 from geri.keys import KeyStore
-from geri.prompt import build_messages
-from geri.prompt.tokens import estimate_tokens
-from geri.providers import Provider, ProviderContext, key_env_names, provider_factory
+from geri.prompt import Prompt, QuestionTooLong, build_messages, build_prompt
+from geri.prompt.tokens import TokenCounter, estimate_tokens
+from geri.providers import (
+    Provider,
+    ProviderContext,
+    key_env_names,
+    provider_factory,
+    provider_spec,
+)
 from geri.settings import Settings
 from geri.store import RequestRecord, Store
 from geri.store.base import Status
-from geri.types import ChatRequest, Chunk, FinishReason, ModelInfo, Request, Result, Usage
+from geri.types import (
+    ChatRequest,
+    Chunk,
+    ContextReport,
+    FinishReason,
+    Message,
+    ModelInfo,
+    Request,
+    Result,
+    Usage,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -52,10 +68,10 @@ class _Call:
 
     id: str
     info: ModelInfo
-    provider: Provider
     chat: ChatRequest
     created_at: datetime
     started: float
+    report: ContextReport | None = None
     parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
     finish: FinishReason | None = None
@@ -93,6 +109,7 @@ class Engine:
         self._jitter = jitter
         self._retry = RetryPolicy.from_settings(settings.network)
         self._providers: dict[str, Provider] = {}
+        self._counters: dict[str, TokenCounter] = {}
         self._limiters: dict[str, RateLimiter] = {}
 
     async def __aenter__(self) -> Engine:
@@ -108,9 +125,11 @@ class Engine:
 
     async def ask(self, request: Request) -> Result:
         """Answer `request` in one piece."""
-        call = await self._start(request)
+        call = await self._start(request, streamed=False)
         try:
-            completion = await self._with_retries(call, lambda: call.provider.generate(call.chat))
+            completion = await self._with_retries(
+                call, lambda: self._provider(call.info).generate(call.chat)
+            )
         except BaseException as exc:
             await self._finish(call, streamed=False, failure=exc)
             raise
@@ -123,7 +142,7 @@ class Engine:
 
     async def stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
         """Answer `request` chunk by chunk; the last chunk has `done=True` and the `result`."""
-        call = await self._start(request)
+        call = await self._start(request, streamed=True)
         try:
             async with aclosing(self._stream_attempts(call)) as chunks:
                 async for chunk in chunks:
@@ -171,23 +190,69 @@ class Engine:
                 self._http = make_client(self.settings.network)
         return self._http
 
-    async def _start(self, request: Request) -> _Call:
+    async def _start(self, request: Request, *, streamed: bool) -> _Call:
+        """Resolve the model and fit the prompt; a failure here is logged like any other."""
         _validate(request)
         info = await asyncio.to_thread(self.registry.get, request.model)
+        call = _Call(
+            uuid.uuid4().hex,
+            info,
+            _chat(request, build_messages(request)),
+            self._now(),
+            self._clock(),
+        )
+        try:
+            try:
+                prompt = await self._prompt(request, info)
+            except QuestionTooLong as exc:
+                bigger = await self._larger_model(request, info, exc.needed)
+                if bigger is None:
+                    raise
+                prompt = await self._prompt(request, bigger)
+                prompt = Prompt(prompt.messages, replace(prompt.report, switched_from=info.id))
+                call.info = bigger
+        except BaseException as exc:
+            await self._finish(call, streamed=streamed, failure=exc)
+            raise
+        report = call.report = prompt.report
+        call.chat = _chat(
+            request,
+            prompt.messages,
+            max_tokens=min(request.max_tokens, report.window - report.prompt_tokens),
+        )
+        return call
+
+    def _provider(self, info: ModelInfo) -> Provider:
         provider = self._providers.get(info.id)
         if provider is None or provider.info() != info:
             context = ProviderContext(self.settings, self.keys, self.http)
             provider = self._build_provider(info, context)
             self._providers[info.id] = provider
-        chat = ChatRequest(
-            messages=build_messages(request),
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            seed=request.seed,
-            stop=request.stop,
+            self._counters[info.id] = TokenCounter(provider)
+        return provider
+
+    async def _prompt(self, request: Request, info: ModelInfo) -> Prompt:
+        self._provider(info)  # built together with its token counter
+        counter = self._counters[info.id]
+        return await build_prompt(
+            request, info.id, info.context_window, counter, self.settings.prompt
         )
-        return _Call(uuid.uuid4().hex, info, provider, chat, self._now(), self._clock())
+
+    async def _larger_model(
+        self, request: Request, info: ModelInfo, needed: int
+    ) -> ModelInfo | None:
+        """The smallest-window model of the same kind (local or cloud) the prompt may fit."""
+        if request.model is not None or not self.settings.prompt.switch_to_larger_model:
+            return None
+        share = 1 - self.settings.prompt.response_reserve
+        candidates = [
+            m
+            for m in await self.list_models()
+            if m.location == info.location
+            and m.context_window * share >= needed
+            and (not provider_spec(m.provider).needs_key or self.keys.get(m.provider))
+        ]
+        return min(candidates, key=lambda m: m.context_window, default=None)
 
     async def _with_retries(self, call: _Call, attempt: Callable[[], Awaitable[T]]) -> T:
         tries = 0
@@ -206,7 +271,7 @@ class Engine:
             call.usage = call.finish = None
             await self._throttle(call)
             try:
-                async with aclosing(call.provider.stream(call.chat)) as chunks:
+                async with aclosing(self._provider(call.info).stream(call.chat)) as chunks:
                     async for chunk in chunks:
                         call.usage = chunk.usage or call.usage
                         call.finish = chunk.finish_reason or call.finish
@@ -275,6 +340,7 @@ class Engine:
             ttft_ms=call.ttft_ms,
             cost_micros=request_cost(usage, call.info),
             finish_reason=finish or "stop",
+            context=call.report,
         )
         record = RequestRecord(
             id=call.id,
@@ -303,6 +369,19 @@ class Engine:
 
 def _build_provider(info: ModelInfo, context: ProviderContext) -> Provider:
     return provider_factory(info.provider)(info, context)
+
+
+def _chat(
+    request: Request, messages: tuple[Message, ...], max_tokens: int | None = None
+) -> ChatRequest:
+    return ChatRequest(
+        messages=messages,
+        max_tokens=max_tokens or request.max_tokens,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        seed=request.seed,
+        stop=request.stop,
+    )
 
 
 def _validate(request: Request) -> None:

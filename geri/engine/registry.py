@@ -154,7 +154,11 @@ class ModelRegistry:
             context_window=entry.context_window,
             input_price=_micros(entry.input_price),
             output_price=_micros(entry.output_price),
-            metadata={"base_url": entry.base_url} if entry.base_url else {},
+            metadata={
+                key: value
+                for key, value in (("base_url", entry.base_url), ("tokenizer", entry.tokenizer))
+                if value
+            },
         )
 
 

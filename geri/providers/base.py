@@ -8,13 +8,13 @@ backend throws is mapped once, inside the provider.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from geri.keys import KeyStore
 from geri.settings import Settings
-from geri.types import ChatRequest, Chunk, Completion, ModelInfo
+from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo
 
 if TYPE_CHECKING:
     import httpx
@@ -38,6 +38,10 @@ class Provider(Protocol):
 
     async def count_tokens(self, text: str) -> int:
         """Tokens `text` takes for this model."""
+        ...
+
+    async def count_messages(self, messages: Sequence[Message]) -> int:
+        """Tokens the whole prompt of `messages` takes, chat formatting included."""
         ...
 
     async def aclose(self) -> None:

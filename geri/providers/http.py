@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -34,7 +34,7 @@ from geri.errors import (
 from geri.keys import redact
 from geri.providers.base import ProviderContext
 from geri.settings import Network
-from geri.types import ChatRequest, Chunk, Completion, FinishReason, ModelInfo, Usage
+from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
 
 CONTEXT_HINTS = (
     "context length",
@@ -232,9 +232,20 @@ class HttpProvider(ABC):
             raise self._status_error(response, response.text, key)
 
     async def count_tokens(self, text: str) -> int:
-        from geri.prompt.tokens import estimate_tokens
+        """Exact with a locally available tiktoken encoding, else a high estimate."""
+        from geri.prompt.tokens import estimate_tokens, local_tiktoken
 
-        return estimate_tokens(text)
+        name = self._info.metadata.get("tokenizer")
+        encoding = local_tiktoken(name) if name else None
+        if encoding is None:
+            return estimate_tokens(text)
+        return len(encoding.encode(text, disallowed_special=()))
+
+    async def count_messages(self, messages: Sequence[Message]) -> int:
+        from geri.prompt.tokens import chat_tokens
+
+        counts = {m.content: await self.count_tokens(m.content) for m in messages}
+        return chat_tokens(messages, counts.__getitem__)
 
     async def aclose(self) -> None:  # noqa: B027 - nothing to release: the client is shared
         """Nothing to release: the HTTP client is the engine's."""

@@ -126,6 +126,16 @@ class LlamaCppProvider:
         loaded = await asyncio.to_thread(self._ensure_loaded)
         return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    async def count_messages(self, messages: Sequence[Message]) -> int:
+        """Exact: the prompt rendered with the model's chat template, then tokenized."""
+        loaded = await asyncio.to_thread(self._ensure_loaded)
+
+        def count() -> int:
+            prompt, _ = loaded.render(messages)
+            return len(loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+        return await asyncio.to_thread(count)
+
     async def aclose(self) -> None:
         await asyncio.to_thread(self._unload)
 

@@ -1,0 +1,88 @@
+"""Ordering, de-duplication, citations and the sandboxed template."""
+
+from __future__ import annotations
+
+import pytest
+
+from geri.errors import ConfigError
+from geri.prompt.context import citation, rank, render
+from geri.types import Document
+
+LONG = (
+    "The warranty covers manufacturing defects for two years from the date of purchase. "
+    "It does not cover accidental damage, water damage or normal wear. Claims need the "
+    "original receipt and the serial number printed under the battery."
+)
+
+
+def test_most_relevant_first_unscored_after_in_their_order() -> None:
+    docs = [
+        Document("u1", "unscored one"),
+        Document("low", "low score", 0.1),
+        Document("high", "high score", 0.9),
+        Document("u2", "unscored two"),
+        Document("mid", "middle score", 0.5),
+    ]
+    kept, dropped = rank(docs)
+    assert [d.id for d in kept] == ["high", "mid", "low", "u1", "u2"]
+    assert dropped == []
+
+
+def test_exact_and_near_duplicates_keep_the_more_relevant_copy() -> None:
+    docs = [
+        Document("copy", "  the WARRANTY covers " + LONG[20:], 0.3),
+        Document("original", LONG, 0.8),
+        Document("near", LONG.replace("two years", "2 years"), 0.5),
+        Document("other", "Shipping takes three to five working days.", 0.4),
+    ]
+    kept, dropped = rank(docs)
+    assert [d.id for d in kept] == ["original", "other"]
+    assert {(u.id, u.reason) for u in dropped} == {
+        ("near", "nearly the same as original"),
+        ("copy", "same text as original"),
+    }
+    assert all(u.status == "duplicate" for u in dropped)
+
+
+def test_citations_keep_source_and_title() -> None:
+    assert citation(Document("d", "x", source="handbook.pdf", title="Leave")) == (
+        "handbook.pdf — Leave"
+    )
+    assert citation(Document("d", "x", title="Leave")) == "Leave"
+    assert citation(Document("d7", "x")) == "d7"
+
+
+def test_the_default_template_numbers_and_cites() -> None:
+    text = render(
+        None,
+        "What is covered?",
+        [Document("w", LONG, source="warranty.md"), Document("s", "Shipping is free.")],
+    )
+    assert text.startswith("Answer the question using the documents below.")
+    assert (
+        f"[1] warranty.md\n{LONG}\n\n[2] s\nShipping is free.\n\nQuestion: What is covered?" in text
+    )
+    assert render(None, "Plain question?", []) == "Plain question?"
+
+
+def test_a_template_from_the_settings_is_used() -> None:
+    template = "{% for d in documents %}<{{ d.number }}:{{ d.id }}>{% endfor %} Q={{ question }}"
+    assert render(template, "why?", [Document("a", "x"), Document("b", "y")]) == "<1:a><2:b> Q=why?"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ question.__class__.__mro__[1].__subclasses__() }}",
+        "{{ documents.__class__.__init__.__globals__ }}",
+        "{{ ''.__class__.__base__.__subclasses__() }}",
+    ],
+)
+def test_templates_cannot_reach_python_internals(template: str) -> None:
+    with pytest.raises(ConfigError, match="template"):
+        render(template, "q", [Document("a", "x")])
+
+
+def test_a_broken_template_is_a_settings_error() -> None:
+    with pytest.raises(ConfigError, match=r"prompt\.template .* not a valid template"):
+        render("{% for d in documents %}", "q", [])
