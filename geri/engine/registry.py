@@ -76,7 +76,14 @@ class ModelRegistry:
             f"Unknown model {model_id!r}.{hint} For the models there are, {listing}."
         )
 
-    def add_local(self, path: Path, model_id: str | None = None) -> tuple[ModelInfo, bool]:
+    def add_local(
+        self,
+        path: Path,
+        model_id: str | None = None,
+        *,
+        provider: str = "llama.cpp",
+        metadata: dict[str, str] | None = None,
+    ) -> tuple[ModelInfo, bool]:
         """Check and register a GGUF file; returns the model and whether it was new.
 
         The first model registered becomes the default.
@@ -100,14 +107,14 @@ class ModelRegistry:
             )
         info = ModelInfo(
             id=model_id,
-            provider="llama.cpp",
+            provider=provider,
             source=str(path),
             name=header.name,
             context_window=header.context_length or self.settings.performance.context_size,
             parameters=header.parameters,
             quantization=header.quantization,
             size_bytes=header.size_bytes,
-            metadata={"architecture": header.architecture},
+            metadata={"architecture": header.architecture, **(metadata or {})},
         )
         added = self.store.add_model(info)
         if added and self.store.get_state(DEFAULT_KEY) is None:

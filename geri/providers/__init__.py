@@ -30,6 +30,7 @@ class ProviderSpec:
 
 PROVIDERS: dict[str, ProviderSpec] = {
     "llama.cpp": ProviderSpec("geri.providers.llamacpp:LlamaCppProvider", "llama.cpp"),
+    "bitnet": ProviderSpec("geri.providers.bitnet:BitNetProvider", "BitNet"),
     "openai": ProviderSpec(
         "geri.providers.openai:OpenAIProvider",
         "OpenAI",

@@ -1,0 +1,154 @@
+"""`geri install`: plan, check, download and register a local model.
+
+A plan is made first, from the catalog and the machine (`plan`): which model and why, where it
+comes from, where it goes, and what would stop it. RAM and disk are checked before a single byte
+is fetched; a model that will not fit is refused unless forced. `install` then downloads
+(resumable, verified, locked: see `download`) and registers the model, the first one becoming
+the default. `install_file` does the same offline for a GGUF file already on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geri.engine.registry import ModelRegistry
+from geri.install.catalog import CatalogEntry, catalog, choose, entry
+from geri.install.download import (
+    InstallError,
+    Progress,
+    fetch,
+    hub_endpoint,
+    hub_token,
+    resolve,
+    sha256_of,
+)
+from geri.install.hardware import Hardware, detect, gib
+from geri.types import ModelInfo
+
+# room left over on the disk after a download, for the database, logs and the OS
+DISK_MARGIN = 256 * 1024**2
+PROVIDER_FOR_RUNTIME = {"llama.cpp": "llama.cpp", "bitnet": "bitnet"}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    entry: CatalogEntry
+    reason: str
+    destination: Path
+    hardware: Hardware
+    already_have: int = 0
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def to_download(self) -> int:
+        return max((self.entry.size or self.entry.approx_size) - self.already_have, 0)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "model": self.entry.name,
+            "title": self.entry.title,
+            "reason": self.reason,
+            "source": f"{hub_endpoint()}/{self.entry.repo}/{self.entry.file}",
+            "revision": self.entry.revision,
+            "destination": str(self.destination),
+            "size": self.entry.size or self.entry.approx_size,
+            "already_downloaded": self.already_have,
+            "ram_needed": self.entry.ram_bytes,
+            "license": self.entry.license,
+            "runtime": self.entry.runtime,
+            "hardware": self.hardware.as_dict(),
+            "problems": list(self.problems),
+        }
+
+
+def plan(models_dir: Path, name: str | None = None) -> Plan:
+    """What `geri install [name]` would do on this machine, and what stands in its way."""
+    hardware = detect(models_dir)
+    if name is None:
+        choice = choose(hardware)
+        chosen, reason = choice.entry, choice.reason
+    else:
+        chosen, reason = entry(name), "chosen by name"
+    destination = models_dir / chosen.repo.replace("/", "--") / chosen.file
+    part = destination.with_name(destination.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    problems = []
+    if chosen.ram_bytes > hardware.available_ram:
+        problems.append(
+            f"it needs {gib(chosen.ram_bytes)} of RAM and {gib(hardware.available_ram)} is free"
+        )
+    needed = (chosen.size or chosen.approx_size) - have + DISK_MARGIN
+    if not destination.exists() and needed > hardware.free_disk:
+        problems.append(
+            f"it needs {gib(needed)} of disk at {models_dir} and {gib(hardware.free_disk)} is free"
+        )
+    return Plan(chosen, reason, destination, hardware, have, tuple(problems))
+
+
+def install(
+    registry: ModelRegistry,
+    steps: Plan,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> tuple[ModelInfo, bool]:
+    """Carry out `steps`: download, verify, register. Returns the model and whether it is new."""
+    if steps.problems and not force:
+        raise InstallError(
+            f"Not installing {steps.entry.title}: {'; '.join(steps.problems)}. Nothing was "
+            "downloaded. Free some space or memory, pick a smaller model (geri install "
+            "--list), or use --force to install anyway."
+        )
+    token = hub_token()
+    remote = resolve(steps.entry, hub_endpoint(), token)
+    path = fetch(
+        remote,
+        steps.destination,
+        expected_sha256=steps.entry.sha256,
+        expected_size=steps.entry.size,
+        token=token,
+        progress=progress,
+        on_wait=on_wait,
+    )
+    sha = steps.entry.sha256 or remote.sha256 or ""
+    return registry.add_local(
+        path,
+        steps.entry.name,
+        provider=PROVIDER_FOR_RUNTIME[steps.entry.runtime],
+        metadata={
+            "sha256": sha,
+            "repo": steps.entry.repo,
+            "revision": remote.commit or steps.entry.revision,
+            "license": steps.entry.license,
+        },
+    )
+
+
+def install_file(
+    registry: ModelRegistry,
+    path: Path,
+    model_id: str | None = None,
+    *,
+    progress: Progress | None = None,
+) -> tuple[ModelInfo, bool]:
+    """Register a GGUF file already on disk: checked, hashed, registered; nothing downloaded."""
+    from geri.providers.gguf import read_gguf
+
+    header = read_gguf(path)  # fail fast, before hashing gigabytes
+    provider = "bitnet" if header.quantization in {"TQ1_0", "TQ2_0"} else "llama.cpp"
+    return registry.add_local(
+        path, model_id, provider=provider, metadata={"sha256": sha256_of(path, progress)}
+    )
+
+
+__all__ = [
+    "InstallError",
+    "Plan",
+    "catalog",
+    "install",
+    "install_file",
+    "plan",
+]
