@@ -164,6 +164,11 @@ class Keys(_Section):
 class Settings(_Section):
     """Everything a user can configure. Every field has a default."""
 
+    store: str | None = Field(
+        None,
+        description="Where geri keeps its registry, request log and budgets: a SQLite file "
+        "path, or a postgresql:// URL to share one store between daemons. GERI_STORE wins.",
+    )
     models: tuple[ModelEntry, ...] = Field((), description="Models beyond the registered ones.")
     default_model: str | None = Field(None, description="Model used when none is given.")
     vision_models: tuple[str, ...] = Field((), description="Vision models, preferred first.")

@@ -35,7 +35,8 @@ def geri_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GERI_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     for name in list(os.environ):
-        if name in KEY_VARIABLES or (name.startswith("GERI_") and name != "GERI_HOME"):
+        ours = name.startswith("GERI_") and not name.startswith(("GERI_HOME", "GERI_TEST_"))
+        if name in KEY_VARIABLES or ours:
             monkeypatch.delenv(name)
     return home
 
@@ -43,6 +44,31 @@ def geri_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def paths(geri_home: Path) -> Paths:
     return Paths.from_env({"GERI_HOME": str(geri_home)})
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+
+    GERI_TEST_POSTGRES names a server and a role that may create databases (.ci/run starts
+    one). Without it the test is skipped locally, and fails in CI, where it must run.
+    """
+    admin = os.environ.get("GERI_TEST_POSTGRES")
+    if not admin:
+        if os.environ.get("CI"):
+            pytest.fail("GERI_TEST_POSTGRES is not set: .ci/run should have started PostgreSQL")
+        pytest.skip("GERI_TEST_POSTGRES is not set (no PostgreSQL server to test against)")
+    import uuid
+
+    import psycopg
+
+    name = f"geri_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    base, _, _ = admin.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from geri.engine.core import Engine, ProviderBuilder
 from geri.engine.registry import ModelRegistry
 from geri.paths import Paths
@@ -13,7 +15,8 @@ def open_engine(paths: Paths | None = None, settings: Settings | None = None) ->
     """An engine on the user's settings file and store (or those under `paths`)."""
     paths = paths or Paths.from_env()
     settings = settings or load_settings(paths.settings_file)
-    return Engine(settings, open_store(paths.database))
+    location = os.environ.get("GERI_STORE") or settings.store or paths.database
+    return Engine(settings, open_store(location))
 
 
 __all__ = ["Engine", "ModelRegistry", "ProviderBuilder", "open_engine"]

@@ -1,17 +1,27 @@
-"""Persistence: the `Store` protocol and its implementations; `open_store` picks one."""
+"""Persistence: the `Store` protocol and its implementations; `open_store` picks one.
+
+A `postgresql://` URL opens the PostgreSQL store (shared by several daemons); anything else is
+the path of a SQLite file, the default.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from geri.store.base import RequestRecord, Store
+from geri.store.base import HealthCheck, Outcome, RequestRecord, Store
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_store(path: Path) -> Store:
-    """The SQLite store at `path`, created and migrated if needed."""
+def open_store(location: Path | str) -> Store:
+    """The store at `location`, created and migrated if needed."""
+    if isinstance(location, str) and location.startswith(POSTGRES_SCHEMES):
+        from geri.store.postgres import PostgresStore
+
+        return PostgresStore(location)
     from geri.store.sqlite import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(Path(location).expanduser())
 
 
-__all__ = ["RequestRecord", "Store", "open_store"]
+__all__ = ["HealthCheck", "Outcome", "RequestRecord", "Store", "open_store"]

@@ -37,6 +37,26 @@ class RequestRecord:
     streamed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One logged call, as the selector weighs it."""
+
+    status: Status
+    latency_ms: float
+    ttft_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """One probe of a model: could it be reached, and how fast."""
+
+    model_id: str
+    checked_at: datetime
+    ok: bool
+    latency_ms: float | None = None
+    error: str | None = None
+
+
 class Store(Protocol):
     """Persistence for geri. Every method is safe to call from any thread."""
 
@@ -58,6 +78,20 @@ class Store(Protocol):
 
     def list_models(self) -> list[ModelInfo]:
         """All registered models, oldest first."""
+        ...
+
+    def put_model(self, info: ModelInfo) -> None:
+        """Register `info`, replacing a model with the same id (discovered models change)."""
+        ...
+
+    def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
+        """The newest `limit` logged calls of a model, newest first (for reliability, latency)."""
+        ...
+
+    def record_health(self, check: HealthCheck) -> None: ...
+
+    def health_history(self, model_id: str, limit: int = 100) -> list[HealthCheck]:
+        """The newest `limit` health checks of a model, newest first."""
         ...
 
     def get_state(self, key: str) -> str | None: ...

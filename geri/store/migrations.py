@@ -52,7 +52,16 @@ def m001_initial(db: Database) -> None:
     db.table("state").create({"key": str, "value": str}, pk="key")
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_health(db: Database) -> None:
+    db.table("health").create(
+        {"model_id": str, "checked_at": str, "ok": int, "latency_ms": float, "error": str},
+        not_null={"model_id", "checked_at", "ok"},
+    )
+    db.table("health").create_index(["model_id", "checked_at"])
+    db.table("requests").create_index(["model", "created_at"])
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_health]
 
 
 def migrate(db: Database, migrations: list[Migration] = MIGRATIONS) -> list[str]:

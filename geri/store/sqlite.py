@@ -16,7 +16,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from geri.errors import StoreError
-from geri.store.base import RequestRecord, model_from_json, model_to_json
+from geri.store.base import (
+    HealthCheck,
+    Outcome,
+    RequestRecord,
+    model_from_json,
+    model_to_json,
+)
 from geri.store.migrations import migrate
 from geri.types import ModelInfo
 
@@ -108,6 +114,46 @@ class SQLiteStore:
     def list_models(self) -> list[ModelInfo]:
         rows = self._read("SELECT info FROM models ORDER BY added_at, rowid")
         return [model_from_json(r[0]) for r in rows]
+
+    def put_model(self, info: ModelInfo) -> None:
+        self._write(
+            "INSERT INTO models (id, provider, source, info, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, "
+            "source = excluded.source, info = excluded.info",
+            (info.id, info.provider, info.source, model_to_json(info), _now()),
+        )
+
+    def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
+        rows = self._read(
+            "SELECT status, latency_ms, ttft_ms FROM requests WHERE model = ? "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (model_id, limit),
+        )
+        return [Outcome(status, latency, ttft) for status, latency, ttft in rows]
+
+    def record_health(self, check: HealthCheck) -> None:
+        self._write(
+            "INSERT INTO health (model_id, checked_at, ok, latency_ms, error) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                check.model_id,
+                check.checked_at.astimezone(UTC).isoformat(),
+                int(check.ok),
+                check.latency_ms,
+                check.error,
+            ),
+        )
+
+    def health_history(self, model_id: str, limit: int = 100) -> list[HealthCheck]:
+        rows = self._read(
+            "SELECT model_id, checked_at, ok, latency_ms, error FROM health WHERE model_id = ? "
+            "ORDER BY checked_at DESC, rowid DESC LIMIT ?",
+            (model_id, limit),
+        )
+        return [
+            HealthCheck(m, datetime.fromisoformat(at), bool(ok), latency, error)
+            for m, at, ok, latency, error in rows
+        ]
 
     def get_state(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
