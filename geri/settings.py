@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geri.errors import ConfigError
 
@@ -153,6 +153,64 @@ class BitNet(_Section):
     startup_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the server.")
 
 
+class Weights(_Section):
+    """How much each factor counts in a model's efficiency score (normalised to sum to 1)."""
+
+    size: float = Field(0.20, ge=0, description="Smaller models are cheaper to run.")
+    hardware: float = Field(0.15, ge=0, description="How comfortably the model fits this machine.")
+    reliability: float = Field(0.20, ge=0, description="Observed success rate and uptime.")
+    latency: float = Field(0.25, ge=0, description="Observed time to first token and latency.")
+    distance: float = Field(0.10, ge=0, description="Local before LAN before cloud (round trip).")
+    cost: float = Field(0.10, ge=0, description="Estimated price of the request.")
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one routing weight must be above zero")
+        return self
+
+    def normalised(self) -> dict[str, float]:
+        raw = self.model_dump()
+        total = sum(raw.values())
+        return {name: value / total for name, value in raw.items()}
+
+
+class Routing(_Section):
+    """Choosing a model when the request names none ('auto')."""
+
+    weights: Weights = Weights()
+    spread: float = Field(
+        0.1, ge=0, le=1, description="Models scoring within this of the best share the load."
+    )
+    candidates: int = Field(3, ge=1, description="Most models sharing the load.")
+    capacity: dict[str, int] = Field(
+        default_factory=dict,
+        description="Concurrent requests per model id; default 1 for local models, 16 remote.",
+    )
+    failure_threshold: int = Field(
+        3, ge=1, description="Consecutive failures that take a model out of rotation."
+    )
+    cooldown: float = Field(30.0, gt=0, description="Seconds before such a model is tried again.")
+    health_interval: float = Field(300.0, gt=0, description="Seconds between health checks.")
+    local_only: bool = Field(False, description="Never route to a remote model.")
+    max_cost: Decimal | None = Field(
+        None, ge=0, description="Most US dollars one request may be estimated to cost."
+    )
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="Skip models whose observed median latency is above this."
+    )
+
+
+class Peer(_Section):
+    """A machine on the LAN whose models geri may use."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Short name.")
+    url: str = Field(description="Base URL of its OpenAI-compatible API, e.g. http://host:8080/v1.")
+    kind: Literal["openai_compatible"] = Field(
+        "openai_compatible", description="The API the peer speaks."
+    )
+
+
 class Keys(_Section):
     allow_plaintext_keyring: bool = Field(
         False,
@@ -181,6 +239,8 @@ class Settings(_Section):
     keys: Keys = Keys()
     prompt: PromptSettings = PromptSettings()
     bitnet: BitNet = BitNet()
+    routing: Routing = Routing()
+    peers: tuple[Peer, ...] = Field((), description="LAN servers whose models geri may use.")
 
     def model_entry(self, model_id: str) -> LocalModel | CloudModel | None:
         return next((m for m in self.models if m.id == model_id), None)

@@ -90,6 +90,17 @@ class ContextReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Constraints:
+    """Limits on which model may answer, when geri chooses it ('auto')."""
+
+    local_only: bool = False
+    needs_vision: bool = False
+    min_context: int | None = None
+    max_cost_micros: int | None = None
+    max_latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """A prompt as a caller states it.
 
@@ -106,6 +117,7 @@ class Request:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     documents: tuple[Document, ...] = ()
+    constraints: Constraints = field(default_factory=Constraints)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,10 @@ from geri.providers import (
     ProviderContext,
     key_env_names,
     provider_factory,
-    provider_spec,
 )
+from geri.selection.balancer import LoadBalancer
+from geri.selection.router import Router
+from geri.selection.selector import require
 from geri.settings import Settings
 from geri.store import RequestRecord, Store
 from geri.store.base import Status
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     import httpx
 
 ProviderBuilder = Callable[[ModelInfo, ProviderContext], Provider]
+AUTO = "auto"
 T = TypeVar("T")
 
 
@@ -93,6 +96,8 @@ class Engine:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        rng: random.Random | None = None,
+        free_ram: Callable[[], int] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -108,6 +113,17 @@ class Engine:
         self._sleep = sleep
         self._jitter = jitter
         self._retry = RetryPolicy.from_settings(settings.network)
+        self.balancer = LoadBalancer(settings.routing, clock=clock, rng=rng)
+        self.router = Router(
+            settings,
+            self.registry,
+            store,
+            self.keys,
+            self.balancer,
+            provider=self._provider,
+            http=self.http,
+            free_ram=free_ram,
+        )
         self._providers: dict[str, Provider] = {}
         self._counters: dict[str, TokenCounter] = {}
         self._limiters: dict[str, RateLimiter] = {}
@@ -190,10 +206,20 @@ class Engine:
                 self._http = make_client(self.settings.network)
         return self._http
 
+    async def _resolve(self, request: Request) -> ModelInfo:
+        """The model named, else the default one, else the best by score ('auto')."""
+        if request.model not in (None, AUTO):
+            return await asyncio.to_thread(self.registry.get, request.model)
+        if request.model is None:
+            default = await asyncio.to_thread(self.registry.default_id)
+            if default is not None:
+                return await asyncio.to_thread(self.registry.get, default)
+        return self.balancer.choose(require(await self.router.route(request)))
+
     async def _start(self, request: Request, *, streamed: bool) -> _Call:
         """Resolve the model and fit the prompt; a failure here is logged like any other."""
         _validate(request)
-        info = await asyncio.to_thread(self.registry.get, request.model)
+        info = await self._resolve(request)
         call = _Call(
             uuid.uuid4().hex,
             info,
@@ -250,7 +276,7 @@ class Engine:
             for m in await self.list_models()
             if m.location == info.location
             and m.context_window * share >= needed
-            and (not provider_spec(m.provider).needs_key or self.keys.get(m.provider))
+            and self.router.unusable(m) is None
         ]
         return min(candidates, key=lambda m: m.context_window, default=None)
 
@@ -259,10 +285,19 @@ class Engine:
         while True:
             tries += 1
             await self._throttle(call)
-            try:
-                return await attempt()
-            except Retryable as exc:
-                await self._back_off(tries, exc)
+            with self.balancer.track(call.info) as report:
+                started = self._clock()
+                try:
+                    result = await attempt()
+                except ProviderError as exc:
+                    report(False, (self._clock() - started) * 1000)
+                    if not isinstance(exc, Retryable):
+                        raise
+                    retry_after = exc
+                else:
+                    report(True, (self._clock() - started) * 1000)
+                    return result
+            await self._back_off(tries, retry_after)
 
     async def _stream_attempts(self, call: _Call) -> AsyncGenerator[Chunk, None]:
         tries = 0
@@ -271,15 +306,22 @@ class Engine:
             call.usage = call.finish = None
             await self._throttle(call)
             try:
-                async with aclosing(self._provider(call.info).stream(call.chat)) as chunks:
-                    async for chunk in chunks:
-                        call.usage = chunk.usage or call.usage
-                        call.finish = chunk.finish_reason or call.finish
-                        if chunk.text:
-                            if call.ttft_ms is None:
-                                call.ttft_ms = (self._clock() - call.started) * 1000
-                            call.parts.append(chunk.text)
-                            yield Chunk(chunk.text)
+                with self.balancer.track(call.info) as report:
+                    started = self._clock()
+                    try:
+                        async with aclosing(self._provider(call.info).stream(call.chat)) as chunks:
+                            async for chunk in chunks:
+                                call.usage = chunk.usage or call.usage
+                                call.finish = chunk.finish_reason or call.finish
+                                if chunk.text:
+                                    if call.ttft_ms is None:
+                                        call.ttft_ms = (self._clock() - call.started) * 1000
+                                    call.parts.append(chunk.text)
+                                    yield Chunk(chunk.text)
+                    except ProviderError:
+                        report(False, (self._clock() - started) * 1000)
+                        raise
+                    report(True, (self._clock() - started) * 1000)
                 return
             except ProviderError as exc:
                 if call.parts:

@@ -220,8 +220,16 @@ class HttpProvider(ABC):
             raise Unavailable(f"{self._label} closed the stream before the answer was complete.")
         yield Chunk(usage=usage, finish_reason=finish)
 
+    async def probe(self) -> None:
+        """Raise unless the API answers an authenticated model listing (a health check)."""
+        key = self._key()
+        await self._list_models(key)
+
     async def verify_key(self, key: str) -> None:
         """Check `key` with the cheapest authenticated call there is: listing the models."""
+        await self._list_models(key)
+
+    async def _list_models(self, key: str | None) -> None:
         try:
             response = await self._context.http().get(
                 self.models_endpoint(), headers=self.headers(key), timeout=self._read_timeout

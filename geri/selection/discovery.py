@@ -1,0 +1,74 @@
+"""Models on the LAN: peers from the settings, found through their model listings.
+
+Each peer is asked for `GET {url}/models` (the OpenAI-compatible listing). Every model it lists
+is registered as a LAN model named `peer/model`, with the round trip of that request as its
+measured distance; a peer that does not answer has each of its known models marked down in the
+health log, so they lose reliability until it is back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from geri.settings import Peer
+from geri.store.base import HealthCheck
+from geri.types import ModelInfo
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_WINDOW = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    peer: str
+    models: tuple[ModelInfo, ...]
+    error: str | None = None
+    rtt_ms: float | None = None
+
+
+async def discover(peer: Peer, client: httpx.AsyncClient) -> Found:
+    """The models `peer` serves now, or why it could not be asked."""
+    import httpx
+
+    base = peer.url.rstrip("/")
+    started = time.perf_counter()
+    try:
+        response = await client.get(f"{base}/models", timeout=5.0)
+        rtt = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        listed = [str(m["id"]) for m in response.json().get("data", []) if "id" in m]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Found(peer.name, (), f"{type(exc).__name__}: {exc}"[:300])
+    models = tuple(
+        ModelInfo(
+            id=f"{peer.name}/{_slug(name)}",
+            provider="openai_compatible",
+            source=name,
+            name=name,
+            location="lan",
+            context_window=DEFAULT_WINDOW,
+            metadata={"base_url": base, "rtt_ms": f"{rtt:.2f}", "peer": peer.name},
+        )
+        for name in listed
+    )
+    return Found(peer.name, models, None, rtt)
+
+
+def down(model: ModelInfo, error: str) -> HealthCheck:
+    return HealthCheck(model.id, datetime.now(UTC), False, None, error)
+
+
+def _slug(name: str) -> str:
+    """
+    >>> _slug("/models/Llama 3.gguf")
+    'Llama-3.gguf'
+    """
+    tail = PurePosixPath(name).name or name
+    return re.sub(r"[^A-Za-z0-9._:@+-]+", "-", tail).strip("-") or "model"

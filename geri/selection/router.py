@@ -1,0 +1,136 @@
+"""The router: ranks models for a request, probes their health, finds models on the LAN.
+
+It gathers what the selector needs (every known model, what the store has seen of each, free
+memory, a token estimate, the constraints from the request and the settings) and what keeps a
+model out right now (no key, a resting circuit). The engine asks it when a request names no
+model; `geri route --explain` shows its full reasoning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from geri.engine.registry import ModelRegistry
+from geri.keys import KeyStore
+from geri.prompt.tokens import estimate_tokens
+from geri.providers import Provider, provider_spec
+from geri.selection.balancer import LoadBalancer
+from geri.selection.discovery import Found, discover, down
+from geri.selection.health import probe
+from geri.selection.score import Observed
+from geri.selection.selector import NO_KEY, Ranking, rank
+from geri.settings import Settings
+from geri.store import HealthCheck, Store
+from geri.types import Constraints, ModelInfo, Request
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class Router:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry,
+        store: Store,
+        keys: KeyStore,
+        balancer: LoadBalancer,
+        *,
+        provider: Callable[[ModelInfo], Provider],
+        http: Callable[[], httpx.AsyncClient],
+        free_ram: Callable[[], int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.keys = keys
+        self.balancer = balancer
+        self._provider = provider
+        self._http = http
+        self._free_ram = free_ram or _free_ram
+
+    async def route(self, request: Request) -> Ranking:
+        """Every model ranked for `request` by efficiency score, and why others were left out."""
+        models = await asyncio.to_thread(self.registry.list)
+        observed = await asyncio.to_thread(self._observed, models)
+        text = " ".join(
+            [request.system or "", request.prompt, *(d.content for d in request.documents)]
+        )
+        return rank(
+            models,
+            self.constraints(request.constraints),
+            weights=self.settings.routing.weights.normalised(),
+            observed=observed,
+            free_ram=self._free_ram(),
+            prompt_tokens=estimate_tokens(text),
+            max_tokens=request.max_tokens,
+            usable=self.unusable,
+        )
+
+    def constraints(self, given: Constraints) -> Constraints:
+        """The request's constraints, tightened by the settings' `routing` section."""
+        routing = self.settings.routing
+        cost = given.max_cost_micros
+        if cost is None and routing.max_cost is not None:
+            cost = int(routing.max_cost * 1_000_000)
+        return replace(
+            given,
+            local_only=given.local_only or routing.local_only,
+            max_cost_micros=cost,
+            max_latency_ms=given.max_latency_ms or routing.max_latency_ms,
+        )
+
+    def unusable(self, model: ModelInfo) -> str | None:
+        """Why `model` cannot take a request right now (no key, resting), or None."""
+        spec = provider_spec(model.provider)
+        if spec.needs_key and not self.keys.get(model.provider):
+            return f"{NO_KEY} (geri keys set {model.provider})"
+        return self.balancer.unavailable(model)
+
+    async def check_health(self) -> list[HealthCheck]:
+        """Probe every usable model once and log the results (they feed reliability)."""
+        checks = []
+        for model in await asyncio.to_thread(self.registry.list):
+            if model.location != "local" and self.unusable(model):
+                continue  # no key: not configured, rather than down
+            check = await probe(model, functools.partial(self._provider, model))
+            await asyncio.to_thread(self.store.record_health, check)
+            checks.append(check)
+        return checks
+
+    async def discover(self) -> list[Found]:
+        """Ask every peer in the settings for its models; register them, or mark them down."""
+        results = []
+        for peer in self.settings.peers:
+            found = await discover(peer, self._http())
+            if found.error is None:
+                for model in found.models:
+                    await asyncio.to_thread(self.store.put_model, model)
+            else:
+                known = [
+                    m
+                    for m in await asyncio.to_thread(self.registry.list)
+                    if m.metadata.get("peer") == peer.name
+                ]
+                for model in known:
+                    await asyncio.to_thread(self.store.record_health, down(model, found.error))
+            results.append(found)
+        return results
+
+    def _observed(self, models: list[ModelInfo]) -> dict[str, Observed]:
+        return {
+            m.id: Observed.from_history(
+                self.store.request_outcomes(m.id), self.store.health_history(m.id)
+            )
+            for m in models
+        }
+
+
+def _free_ram() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
