@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from geri import __version__
-from geri.cli import ask, config, install, keys, logs, models
+from geri.cli import ask, config, install, keys, logs, models, route
 
 app = typer.Typer(
     name="geri",
@@ -41,6 +41,7 @@ def _root(
 
 app.command(name="install")(install.install)
 app.command(name="ask")(ask.ask)
+app.command(name="route")(route.route)
 app.command(name="logs")(logs.logs)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")

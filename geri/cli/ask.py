@@ -11,6 +11,7 @@ import typer
 
 from geri.cli import render
 from geri.cli.common import piped_stdin, with_engine
+from geri.cli.constraints import ConstraintOptions, constraints_from
 from geri.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,7 +28,12 @@ def ask(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Model id (see 'geri models list'); default if unset."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model id (see 'geri models list'), or 'auto' to pick by efficiency score. "
+            "The default model if unset.",
+        ),
     ] = None,
     system: Annotated[
         str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
@@ -57,6 +63,10 @@ def ask(
             "--explain", help="Show on stderr which documents went in and the token budget."
         ),
     ] = False,
+    local_only: ConstraintOptions.local_only = False,
+    max_cost: ConstraintOptions.max_cost = None,
+    max_latency: ConstraintOptions.max_latency = None,
+    min_context: ConstraintOptions.min_context = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the answer and its stats.")
     ] = False,
@@ -96,6 +106,7 @@ def ask(
         max_tokens=max_tokens,
         temperature=temperature,
         seed=seed,
+        constraints=constraints_from(local_only, max_cost, max_latency, min_context),
     )
     streaming = not no_stream
 

@@ -106,3 +106,62 @@ def _single_gguf(path: Path) -> Path:
         raise InputError(f"{path} holds no .gguf file.")
     names = ", ".join(p.name for p in found)
     raise InputError(f"{path} holds several .gguf files ({names}); name one of them.")
+
+
+@app.command("health")
+def health(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Probe every usable model now (file checks, API listings) and log the results."""
+    checks = with_engine(lambda engine: engine.router.check_health())
+    if json_output:
+        render.print_json(
+            [
+                {
+                    "model": c.model_id,
+                    "ok": c.ok,
+                    "latency_ms": c.latency_ms,
+                    "error": c.error,
+                    "checked_at": c.checked_at.isoformat(),
+                }
+                for c in checks
+            ]
+        )
+        return
+    render.table(
+        None,
+        ["model", "status", "ms", "error"],
+        [
+            [c.model_id, "up" if c.ok else "down", c.latency_ms, render.clip(c.error or "", 70)]
+            for c in checks
+        ],
+    )
+
+
+@app.command("discover")
+def discover(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Ask the peers in the settings for their models and register what they serve."""
+    found = with_engine(lambda engine: engine.router.discover())
+    if json_output:
+        render.print_json(
+            [
+                {
+                    "peer": f.peer,
+                    "models": [m.id for m in f.models],
+                    "rtt_ms": f.rtt_ms,
+                    "error": f.error,
+                }
+                for f in found
+            ]
+        )
+        return
+    if not found:
+        render.line("No peers in the settings: add them under 'peers' (geri config path).")
+    for f in found:
+        if f.error:
+            render.line(f"{f.peer}: unreachable ({f.error})")
+        else:
+            names = ", ".join(m.id for m in f.models) or "no models"
+            render.line(f"{f.peer}: {names} ({f.rtt_ms:.1f} ms)")

@@ -19,6 +19,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from geri.install import Plan
+    from geri.selection.selector import Ranking
     from geri.types import ContextReport
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -122,6 +123,28 @@ def install_plan(plan: Plan) -> None:
     )
     for problem in plan.problems:
         _err.print(f"  [red]will not fit:[/] {_escape(problem)}")
+
+
+def ranking(result: Ranking, leaders: Sequence[str]) -> None:
+    """Every candidate's factors, the weights and the totals (`geri route --explain`)."""
+    names = ["size", "hardware", "reliability", "latency", "distance", "cost"]
+    grid = Table(title="Candidates, best first", title_justify="left", header_style="bold")
+    short = {"hardware": "hw", "reliability": "rel", "latency": "lat", "distance": "dist"}
+    for column in ["model", *names, "score", ""]:
+        grid.add_column(short.get(column, column), justify="left" if column == "model" else "right")
+    grid.add_row("[italic]weights[/]", *(f"{result.weights[n]:.2f}" for n in names), "", "")
+    for n, candidate in enumerate(result.candidates):
+        values = candidate.factors.as_dict()
+        mark = "winner" if n == 0 else ("shares load" if candidate.model.id in leaders else "")
+        grid.add_row(
+            _escape(candidate.model.id),
+            *(f"{values[name]:.3f}" for name in names),
+            f"[bold]{candidate.score:.3f}[/]",
+            mark,
+        )
+    _out.print(grid)
+    for model, why in result.excluded.items():
+        _out.print(f"  excluded {_escape(model)}: {_escape(why)}")
 
 
 def size(nbytes: int | None) -> str:
