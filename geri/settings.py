@@ -211,6 +211,31 @@ class Peer(_Section):
     )
 
 
+class Daemon(_Section):
+    """`geri daemon`: where it listens and how much it takes on."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on; loopback by default.")
+    port: int = Field(50051, ge=0, le=65535, description="TCP port (0: any free port).")
+    socket: Path | None = Field(
+        None, description="Listen on this Unix socket (mode 0600) instead of TCP."
+    )
+    token_file: Path | None = Field(
+        None,
+        description="File holding the token clients must send; required when host is not "
+        "a loopback address. GERI_DAEMON_TOKEN works too.",
+    )
+    max_queue: int = Field(64, ge=1, description="Requests that may wait; more are refused.")
+    max_running: int = Field(8, ge=1, description="Requests served at once, all models.")
+    max_message_mb: int = Field(64, ge=1, description="Largest gRPC message, in MiB.")
+    drain_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
+    )
+    reload_interval: float = Field(
+        2.0, gt=0, description="Seconds between checks of the settings file for changes."
+    )
+    preload: bool = Field(True, description="Load the default local model at start.")
+
+
 class Keys(_Section):
     allow_plaintext_keyring: bool = Field(
         False,
@@ -240,6 +265,7 @@ class Settings(_Section):
     prompt: PromptSettings = PromptSettings()
     bitnet: BitNet = BitNet()
     routing: Routing = Routing()
+    daemon: Daemon = Daemon()
     peers: tuple[Peer, ...] = Field((), description="LAN servers whose models geri may use.")
 
     def model_entry(self, model_id: str) -> LocalModel | CloudModel | None:

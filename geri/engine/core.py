@@ -171,6 +171,24 @@ class Engine:
             usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
         )
 
+    def reload(self, settings: Settings) -> None:
+        """Serve the next requests with `settings` (the daemon's hot reload).
+
+        Models whose entries changed are rebuilt on their next use; a model already loaded
+        keeps its runtime options (threads, context size) until it is unloaded.
+        """
+        self.settings = settings
+        self.registry.settings = settings
+        self.router.settings = settings
+        self.balancer.routing = settings.routing
+        self._retry = RetryPolicy.from_settings(settings.network)
+        self._limiters.clear()
+
+    def counter(self, model: ModelInfo) -> TokenCounter:
+        """The token counter of `model` (building its provider, which loads nothing yet)."""
+        self._provider(model)
+        return self._counters[model.id]
+
     async def list_models(self) -> list[ModelInfo]:
         return await asyncio.to_thread(self.registry.list)
 
@@ -206,7 +224,7 @@ class Engine:
                 self._http = make_client(self.settings.network)
         return self._http
 
-    async def _resolve(self, request: Request) -> ModelInfo:
+    async def resolve(self, request: Request) -> ModelInfo:
         """The model named, else the default one, else the best by score ('auto')."""
         if request.model not in (None, AUTO):
             return await asyncio.to_thread(self.registry.get, request.model)
@@ -219,7 +237,7 @@ class Engine:
     async def _start(self, request: Request, *, streamed: bool) -> _Call:
         """Resolve the model and fit the prompt; a failure here is logged like any other."""
         _validate(request)
-        info = await self._resolve(request)
+        info = await self.resolve(request)
         call = _Call(
             uuid.uuid4().hex,
             info,
@@ -258,8 +276,7 @@ class Engine:
         return provider
 
     async def _prompt(self, request: Request, info: ModelInfo) -> Prompt:
-        self._provider(info)  # built together with its token counter
-        counter = self._counters[info.id]
+        counter = self.counter(info)
         return await build_prompt(
             request, info.id, info.context_window, counter, self.settings.prompt
         )

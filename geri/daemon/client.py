@@ -1,0 +1,139 @@
+"""Talking to a running daemon: how `geri ask` and `geri daemon status|stop` reach it.
+
+The daemon leaves a state file (address, pid) while it runs. `running()` reads it and checks
+the process is alive; `DaemonClient` then speaks gRPC to it and hands back geri's own types, so
+the CLI renders a daemon's answer exactly like an in-process one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
+from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
+from geri.daemon.convert import request_to_proto, result_from_proto
+from geri.errors import GeriError, Unavailable
+from geri.paths import Paths
+from geri.types import Chunk, ModelInfo, Request, Result
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    address: str
+    pid: int
+    token: str | None
+
+
+def running(paths: Paths) -> Found | None:
+    """The daemon this user runs, if its state file names a live process."""
+    from geri.daemon.server import state_file
+
+    try:
+        state = json.loads(state_file(paths).read_text())
+        pid, address = int(state["pid"]), str(state["address"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, someone else's
+    token = os.environ.get("GERI_DAEMON_TOKEN")
+    if token is None and state.get("token_file"):
+        try:
+            token = Path(state["token_file"]).expanduser().read_text().strip()
+        except OSError:
+            token = None
+    return Found(address, pid, token)
+
+
+class DaemonError(GeriError):
+    """The daemon answered with an error status; the message is the daemon's."""
+
+
+class DaemonClient:
+    def __init__(self, found: Found) -> None:
+        self.found = found
+        self.channel = grpc.aio.insecure_channel(found.address)
+        self.stub = wolf_pb2_grpc.WolfServiceStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {found.token}"),) if found.token else ()
+
+    async def __aenter__(self) -> DaemonClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.channel.close()
+
+    async def ask(self, request: Request, priority: int = 0) -> Result:
+        try:
+            response = await self.stub.ProcessPrompt(
+                request_to_proto(request, priority), metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc, self.found) from None
+        return result_from_proto(response)
+
+    async def stream(self, request: Request, priority: int = 0) -> AsyncGenerator[Chunk, None]:
+        call = self.stub.StreamPrompt(request_to_proto(request, priority), metadata=self.metadata)
+        try:
+            async for chunk in call:
+                if chunk.done:
+                    result = result_from_proto(chunk.response)
+                    yield Chunk(usage=result.usage, done=True, result=result)
+                else:
+                    yield Chunk(chunk.text)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc, self.found) from None
+        finally:
+            call.cancel()
+
+    async def list_models(self) -> list[ModelInfo]:
+        try:
+            response = await self.stub.ListModels(pb.ListModelsRequest(), metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc, self.found) from None
+        return [
+            ModelInfo(
+                id=m.id,
+                provider=m.provider,
+                source=m.id,
+                name=m.name,
+                kind=m.kind,
+                location=m.location,
+                context_window=m.context_window,
+                parameters=m.parameters or None,
+                quantization=m.quantization or None,
+                input_price=m.input_price_micros,
+                output_price=m.output_price_micros,
+            )
+            for m in response.models
+        ]
+
+    async def health(self) -> str:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(), metadata=self.metadata, timeout=5
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc, self.found) from None
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def _error(exc: grpc.aio.AioRpcError, found: Found) -> GeriError:
+    code = exc.code()
+    if code == grpc.StatusCode.UNAVAILABLE and "connect" in (exc.details() or "").lower():
+        return Unavailable(
+            f"The daemon at {found.address} does not answer; start it with 'geri daemon', "
+            "or use --no-daemon."
+        )
+    return DaemonError(f"{exc.details()} (daemon status {code.name})")

@@ -1,0 +1,222 @@
+"""`geri daemon`: the engine served over gRPC, with models kept warm between requests.
+
+Safe by default: it listens on 127.0.0.1 (or a Unix socket with mode 0600); listening anywhere
+else needs a token, checked on every call. It serves the Wolf service, the standard gRPC health
+service and server reflection, with message sizes capped. It writes a small state file (address,
+pid) so `geri ask` finds it and `geri daemon status|stop` can reach it. The settings file is
+watched: a valid change is applied to the next requests without a restart, an invalid one is
+logged and ignored. On SIGTERM (or SIGINT) health turns NOT_SERVING, new calls are refused, and
+calls in flight get `daemon.drain_seconds` to finish before the engine closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from geri.daemon._pb.geri.v1 import wolf_pb2, wolf_pb2_grpc
+from geri.daemon.auth import TokenAuth
+from geri.daemon.scheduler import Scheduler
+from geri.daemon.servicers import DaemonState, WolfServicer
+from geri.engine import open_engine
+from geri.errors import ConfigError, GeriError
+from geri.paths import Paths
+from geri.settings import Daemon, Settings, load_settings
+
+log = logging.getLogger("geri.daemon")
+SERVICES = (wolf_pb2.DESCRIPTOR.services_by_name["WolfService"].full_name,)
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    address: str  # what clients dial: host:port or unix:/path
+    pid: int
+    token_file: str | None = None
+
+
+def state_file(paths: Paths) -> Path:
+    return paths.data_dir / "daemon.json"
+
+
+def read_token(options: Daemon) -> str | None:
+    token = os.environ.get("GERI_DAEMON_TOKEN")
+    if token is None and options.token_file is not None:
+        try:
+            token = options.token_file.expanduser().read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read daemon.token_file {options.token_file}: {exc.strerror}."
+            ) from exc
+    return token or None
+
+
+def is_loopback(host: str) -> bool:
+    """
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class DaemonServer:
+    """One daemon: build with the user's paths and settings, then `await run()`."""
+
+    def __init__(self, paths: Paths, settings: Settings) -> None:
+        self.paths = paths
+        self.settings = settings
+        options = settings.daemon
+        self.token = read_token(options)
+        if options.socket is None and not is_loopback(options.host) and not self.token:
+            raise ConfigError(
+                f"Listening on {options.host} exposes the daemon beyond this machine, so it "
+                "needs a token: set daemon.token_file in the settings, or GERI_DAEMON_TOKEN."
+            )
+        engine = open_engine(paths, settings)
+        self.state = DaemonState(
+            engine,
+            Scheduler(
+                options.max_queue,
+                options.max_running,
+                lambda model_id: self._model_limit(model_id),
+            ),
+        )
+        size = options.max_message_mb * 1024 * 1024
+        self.server = grpc.aio.server(
+            interceptors=[TokenAuth(self.token)] if self.token else [],
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+            ],
+        )
+        wolf_pb2_grpc.add_WolfServiceServicer_to_server(WolfServicer(self.state), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.stopping = asyncio.Event()
+        self.listening: Listening | None = None
+
+    def _model_limit(self, model_id: str) -> int:
+        engine = self.state.engine
+        try:
+            return engine.balancer.capacity(engine.registry.get(model_id))
+        except GeriError:
+            return 1
+
+    def bind(self) -> Listening:
+        options = self.settings.daemon
+        if options.socket is not None:
+            path = options.socket.expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)
+            old = os.umask(0o177)  # the socket is created 0600
+            try:
+                self.server.add_insecure_port(f"unix:{path}")
+            finally:
+                os.umask(old)
+            address = f"unix:{path}"
+        else:
+            port = self.server.add_insecure_port(f"{options.host}:{options.port}")
+            if port == 0:
+                raise ConfigError(f"Cannot listen on {options.host}:{options.port}.")
+            address = f"{options.host}:{port}"
+        token_file = str(options.token_file) if options.token_file else None
+        self.listening = Listening(address, os.getpid(), token_file)
+        return self.listening
+
+    async def run(self, on_ready: Callable[[Listening], None] | None = None) -> None:
+        listening = self.listening or self.bind()
+        await self.server.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        self._write_state(listening)
+        for service in ("", *SERVICES):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        if self.settings.daemon.preload:
+            await self._preload()
+        if on_ready:
+            on_ready(listening)
+        watcher = asyncio.create_task(self._watch_settings())
+        try:
+            await self.stopping.wait()
+        finally:
+            watcher.cancel()
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight ones finish, release everything."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.daemon.drain_seconds)
+        await self.state.engine.aclose()
+        with contextlib.suppress(OSError):
+            state_file(self.paths).unlink()
+
+    async def _preload(self) -> None:
+        engine = self.state.engine
+        default = engine.registry.default_id()
+        if default is None:
+            return
+        try:
+            model = engine.registry.get(default)
+            if model.location == "local":
+                await engine.counter(model).text("warm up")
+        except GeriError as exc:
+            log.warning("could not preload %s: %s", default, exc)
+
+    async def _watch_settings(self) -> None:
+        path = self.paths.settings_file
+        seen = _mtime(path)
+        while True:
+            await asyncio.sleep(self.settings.daemon.reload_interval)
+            now = _mtime(path)
+            if now == seen:
+                continue
+            seen = now
+            try:
+                settings = load_settings(path)
+            except ConfigError as exc:
+                log.error("settings not reloaded, the file is invalid: %s", exc)
+                continue
+            self.settings = settings
+            self.state.engine.reload(settings)
+            log.info("settings reloaded from %s", path)
+
+    def _write_state(self, listening: Listening) -> None:
+        path = state_file(self.paths)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(
+                {
+                    "address": listening.address,
+                    "pid": listening.pid,
+                    "token_file": listening.token_file,
+                }
+            )
+        )
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None
