@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates geri/daemon/_pb/ from proto/ with grpcio-tools. The output is committed; a test
-# checks it is current, so run this after editing a .proto file.
+# checks it is current, so run this after editing a .proto file. An argument writes elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=geri/daemon/_pb
+out=${1:-geri/daemon/_pb}
 rm -rf "$out"
 mkdir -p "$out"
 python -m grpc_tools.protoc -I proto --python_out="$out" --pyi_out="$out" \

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
@@ -15,8 +16,9 @@ from geri.cli.constraints import ConstraintOptions, constraints_from
 from geri.errors import InputError
 
 if TYPE_CHECKING:
-    from geri.engine import Engine
-    from geri.types import Request, Result
+    from geri.daemon.client import Found
+    from geri.settings import PromptSettings
+    from geri.types import Chunk, Request, Result
 
 
 def ask(
@@ -73,6 +75,10 @@ def ask(
     no_stream: Annotated[
         bool, typer.Option("--no-stream", help="Print the answer only once it is complete.")
     ] = False,
+    no_daemon: Annotated[
+        bool,
+        typer.Option("--no-daemon", help="Answer in this process even if a daemon is running."),
+    ] = False,
 ) -> None:
     """Ask a model and print its answer as it is written.
 
@@ -110,26 +116,28 @@ def ask(
     )
     streaming = not no_stream
 
-    async def work(engine: Engine) -> Result:
+    async def work(answerer: Answerer, limits: PromptSettings) -> Result:
+        full = request
         if rag is not None:
             from dataclasses import replace
 
             from geri.prompt.rag import load_documents
 
-            limits = engine.settings.prompt
             documents = load_documents(
                 rag,
                 data=rag_data,
                 max_bytes=limits.max_rag_bytes,
                 max_documents=limits.max_documents,
             )
-            return await _answer(
-                engine, replace(request, documents=documents), streaming, json_output
-            )
-        return await _answer(engine, request, streaming, json_output)
+            full = replace(request, documents=documents)
+        return await _answer(answerer, full, streaming, json_output)
 
     try:
-        result = with_engine(work)
+        daemon = None if no_daemon else _daemon()
+        if daemon is None:
+            result = with_engine(lambda engine: work(engine, engine.settings.prompt))
+        else:
+            result = asyncio.run(_via(daemon, work))
     except KeyboardInterrupt:
         render.notice("\nInterrupted; the partial answer is in 'geri logs'.")
         sys.exit(130)
@@ -141,7 +149,40 @@ def ask(
         render.write(result.text + "\n")
 
 
-async def _answer(engine: Engine, request: Request, streaming: bool, quiet: bool) -> Result:
+class Answerer(Protocol):
+    """The engine, or a client of the daemon: both answer alike."""
+
+    async def ask(self, request: Request) -> Result: ...
+
+    def stream(self, request: Request) -> AsyncGenerator[Chunk, None]: ...
+
+
+def _daemon() -> Found | None:
+    """The running daemon, if any (grpc is imported only when there is one)."""
+    from geri.paths import Paths
+
+    paths = Paths.from_env()
+    if not (paths.data_dir / "daemon.json").exists():
+        return None
+    from geri.daemon.client import running
+
+    return running(paths)
+
+
+async def _via(
+    found: Found, work: Callable[[Answerer, PromptSettings], Awaitable[Result]]
+) -> Result:
+    """Run `work` with the daemon standing in for the engine."""
+    from geri.daemon.client import DaemonClient
+    from geri.paths import Paths
+    from geri.settings import load_settings
+
+    limits = load_settings(Paths.from_env().settings_file).prompt  # RAG files are read here
+    async with DaemonClient(found) as client:
+        return await work(client, limits)
+
+
+async def _answer(engine: Answerer, request: Request, streaming: bool, quiet: bool) -> Result:
     if not streaming:
         return await engine.ask(request)
     result = None

@@ -39,12 +39,8 @@ def running(paths: Paths) -> Found | None:
         pid, address = int(state["pid"]), str(state["address"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not alive(pid):
         return None
-    except PermissionError:
-        pass  # alive, someone else's
     token = os.environ.get("GERI_DAEMON_TOKEN")
     if token is None and state.get("token_file"):
         try:
@@ -52,6 +48,16 @@ def running(paths: Paths) -> Found | None:
         except OSError:
             token = None
     return Found(address, pid, token)
+
+
+def alive(pid: int) -> bool:
+    """Is process `pid` running (an exited one its parent has not reaped yet is not)?"""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class DaemonError(GeriError):

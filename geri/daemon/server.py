@@ -30,7 +30,7 @@ from geri.daemon._pb.geri.v1 import wolf_pb2, wolf_pb2_grpc
 from geri.daemon.auth import TokenAuth
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
-from geri.engine import open_engine
+from geri.engine import Engine, open_engine
 from geri.errors import ConfigError, GeriError
 from geri.paths import Paths
 from geri.settings import Daemon, Settings, load_settings
@@ -78,7 +78,7 @@ def is_loopback(host: str) -> bool:
 class DaemonServer:
     """One daemon: build with the user's paths and settings, then `await run()`."""
 
-    def __init__(self, paths: Paths, settings: Settings) -> None:
+    def __init__(self, paths: Paths, settings: Settings, engine: Engine | None = None) -> None:
         self.paths = paths
         self.settings = settings
         options = settings.daemon
@@ -88,7 +88,7 @@ class DaemonServer:
                 f"Listening on {options.host} exposes the daemon beyond this machine, so it "
                 "needs a token: set daemon.token_file in the settings, or GERI_DAEMON_TOKEN."
             )
-        engine = open_engine(paths, settings)
+        engine = engine or open_engine(paths, settings)
         self.state = DaemonState(
             engine,
             Scheduler(

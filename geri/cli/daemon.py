@@ -1,0 +1,129 @@
+"""`geri daemon`: run the gRPC daemon, or ask about the running one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from geri.cli import render
+from geri.errors import InputError
+
+app = typer.Typer(
+    help="Serve the engine over gRPC (WolfService; proto/geri/v1/wolf.proto), models kept warm.",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def daemon(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 50051).")] = None,
+    socket: Annotated[
+        Path | None, typer.Option(help="Listen on this Unix socket (mode 0600) instead.")
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="Token clients must send; required beyond loopback."),
+    ] = None,
+) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C.
+
+    While it runs, 'geri ask' sends its requests to it, so models stay loaded between calls.
+    Listening beyond 127.0.0.1 needs a token (--token-file, or GERI_DAEMON_TOKEN).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from geri.daemon.server import DaemonServer
+    from geri.paths import Paths
+    from geri.settings import load_settings
+
+    paths = Paths.from_env()
+    settings = load_settings(paths.settings_file)
+    overrides = {
+        key: value
+        for key, value in {
+            "host": host,
+            "port": port,
+            "socket": socket,
+            "token_file": token_file,
+        }.items()
+        if value is not None
+    }
+    settings = settings.model_copy(update={"daemon": settings.daemon.model_copy(update=overrides)})
+
+    async def run() -> None:
+        server = DaemonServer(paths, settings)
+        await server.run(
+            on_ready=lambda listening: render.notice(
+                f"geri daemon listening on {listening.address} (pid {listening.pid})"
+            )
+        )
+
+    asyncio.run(run())
+
+
+@app.command("status")
+def status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Is a daemon running, where, and what does it serve?"""
+    from geri.daemon.client import DaemonClient, running
+    from geri.paths import Paths
+
+    found = running(Paths.from_env())
+    if found is None:
+        if json_output:
+            render.print_json({"running": False})
+        else:
+            render.line("No daemon is running. Start one with 'geri daemon'.")
+        raise typer.Exit(1)
+
+    async def ask() -> tuple[str, int]:
+        async with DaemonClient(found) as client:
+            return await client.health(), len(await client.list_models())
+
+    health, models = asyncio.run(ask())
+    if json_output:
+        render.print_json(
+            {
+                "running": True,
+                "address": found.address,
+                "pid": found.pid,
+                "health": health,
+                "models": models,
+            }
+        )
+    else:
+        render.line(f"running at {found.address} (pid {found.pid}): {health}, {models} models")
+
+
+@app.command("stop")
+def stop(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for it to finish.")] = 60.0,
+) -> None:
+    """Stop the running daemon gracefully (calls in flight may finish)."""
+    from geri.daemon.client import alive, running
+    from geri.daemon.server import state_file
+    from geri.paths import Paths
+
+    paths = Paths.from_env()
+    found = running(paths)
+    if found is None:
+        raise InputError("No daemon is running.")
+    os.kill(found.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(found.pid) or not state_file(paths).exists():  # gone, or done shutting down
+            render.line(f"Stopped the daemon (pid {found.pid}).")
+            return
+        time.sleep(0.1)
+    raise InputError(f"The daemon (pid {found.pid}) is still draining after {timeout:g} s.")
