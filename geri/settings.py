@@ -205,10 +205,14 @@ class Peer(_Section):
     """A machine on the LAN whose models geri may use."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Short name.")
-    url: str = Field(description="Base URL of its OpenAI-compatible API, e.g. http://host:8080/v1.")
-    kind: Literal["openai_compatible"] = Field(
+    url: str = Field(
+        description="Base URL of its OpenAI-compatible API (http://host:8080/v1), or the "
+        "host:port of a geri daemon."
+    )
+    kind: Literal["openai_compatible", "geri"] = Field(
         "openai_compatible", description="The API the peer speaks."
     )
+    token_file: Path | None = Field(None, description="A geri peer's daemon token, if it has one.")
 
 
 class Daemon(_Section):

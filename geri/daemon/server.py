@@ -5,8 +5,10 @@ else needs a token, checked on every call. It serves the Wolf service, the stand
 service and server reflection, with message sizes capped. It writes a small state file (address,
 pid) so `geri ask` finds it and `geri daemon status|stop` can reach it. The settings file is
 watched: a valid change is applied to the next requests without a restart, an invalid one is
-logged and ignored. On SIGTERM (or SIGINT) health turns NOT_SERVING, new calls are refused, and
-calls in flight get `daemon.drain_seconds` to finish before the engine closes.
+logged and ignored. Every `routing.health_interval` seconds it asks the peers for their models
+and probes every model, which keeps routing's reliability and the LAN registry current.
+On SIGTERM (or SIGINT) health turns NOT_SERVING, new calls are refused, and calls in flight
+get `daemon.drain_seconds` to finish before the engine closes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from geri.daemon.servicers import DaemonState, WolfServicer
 from geri.engine import Engine, open_engine
 from geri.errors import ConfigError, GeriError
 from geri.paths import Paths
+from geri.selection.health import run_periodically
 from geri.settings import Daemon, Settings, load_settings
 
 log = logging.getLogger("geri.daemon")
@@ -157,11 +160,24 @@ class DaemonServer:
         if on_ready:
             on_ready(listening)
         watcher = asyncio.create_task(self._watch_settings())
+        checker = asyncio.create_task(
+            run_periodically(self._survey, self.settings.routing.health_interval, self.stopping)
+        )
         try:
             await self.stopping.wait()
         finally:
             watcher.cancel()
+            checker.cancel()
             await self.shutdown()
+
+    async def _survey(self) -> None:
+        """Find the peers' models, then probe every model: both feed routing."""
+        router = self.state.engine.router
+        try:
+            await router.discover()
+            await router.check_health()
+        except GeriError as exc:
+            log.warning("health checks failed: %s", exc)
 
     async def shutdown(self) -> None:
         """NOT_SERVING, refuse new calls, let in-flight ones finish, release everything."""

@@ -39,6 +39,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         key_env=("OPENAI_API_KEY",),
         base_url="https://api.openai.com/v1",
     ),
+    "geri_peer": ProviderSpec("geri.providers.peer:PeerProvider", "geri daemon on the LAN"),
     "openai_compatible": ProviderSpec(
         "geri.providers.openai:OpenAIProvider", "OpenAI-compatible server", takes_key=True
     ),

@@ -35,6 +35,8 @@ class Found:
 
 async def discover(peer: Peer, client: httpx.AsyncClient) -> Found:
     """The models `peer` serves now, or why it could not be asked."""
+    if peer.kind == "geri":
+        return await _discover_daemon(peer)
     import httpx
 
     base = peer.url.rstrip("/")
@@ -57,6 +59,41 @@ async def discover(peer: Peer, client: httpx.AsyncClient) -> Found:
             metadata={"base_url": base, "rtt_ms": f"{rtt:.2f}", "peer": peer.name},
         )
         for name in listed
+    )
+    return Found(peer.name, models, None, rtt)
+
+
+async def _discover_daemon(peer: Peer) -> Found:
+    """A geri daemon's models, through its ListModels RPC."""
+    from geri.daemon.client import DaemonClient
+    from geri.daemon.client import Found as Daemon
+    from geri.errors import GeriError
+
+    token = peer.token_file.expanduser().read_text().strip() if peer.token_file else None
+    started = time.perf_counter()
+    try:
+        async with DaemonClient(Daemon(peer.url, 0, token)) as remote:
+            listed = await remote.list_models()
+    except (GeriError, OSError) as exc:
+        return Found(peer.name, (), str(exc)[:300])
+    rtt = (time.perf_counter() - started) * 1000
+    # the token stays in its file: the registry (a database) never holds a secret
+    metadata = {"address": peer.url, "rtt_ms": f"{rtt:.2f}", "peer": peer.name}
+    models = tuple(
+        ModelInfo(
+            id=f"{peer.name}/{_slug(m.id)}",
+            provider="geri_peer",
+            source=m.id,
+            name=m.name or m.id,
+            kind=m.kind,
+            location="lan",
+            context_window=m.context_window,
+            parameters=m.parameters,
+            quantization=m.quantization,
+            metadata=metadata,
+        )
+        for m in listed
+        if m.location == "local"  # a peer's own machine; its cloud models are ours to call too
     )
     return Found(peer.name, models, None, rtt)
 

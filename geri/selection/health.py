@@ -24,17 +24,15 @@ from geri.types import ModelInfo
 
 async def probe(model: ModelInfo, provider: Callable[[], Provider]) -> HealthCheck:
     """One check of `model`; never raises for the model's own failure."""
-    from geri.providers.http import HttpProvider
-
     started = time.perf_counter()
     try:
         if model.location == "local":
             await asyncio.to_thread(read_gguf, Path(model.source))
         else:
-            client = provider()
-            if not isinstance(client, HttpProvider):
-                raise TypeError(f"no probe for provider {model.provider!r}")
-            await client.probe()
+            check = getattr(provider(), "probe", None)  # remote providers can be probed
+            if check is None:
+                raise TypeError(f"provider {model.provider!r} cannot be probed")
+            await check()
     except GeriError as exc:
         return HealthCheck(model.id, datetime.now(UTC), False, None, str(exc)[:500])
     latency = (time.perf_counter() - started) * 1000

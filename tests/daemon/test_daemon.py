@@ -359,3 +359,39 @@ async def _reply(pending) -> int:  # type: ignore[no-untyped-def]
 
 async def _has(ids, name: str) -> bool:  # type: ignore[no-untyped-def]
     return name in await ids()
+
+
+async def test_another_daemon_is_a_peer_whose_models_answer(
+    daemon: Running, tmp_path: Path
+) -> None:
+    from geri.settings import Peer
+    from geri.types import Request
+
+    settings = Settings(peers=(Peer(name="box", url=daemon.address, kind="geri"),))
+    here = Engine(settings, open_store(tmp_path / "here.db"))
+    [found] = await here.router.discover()
+    assert found.error is None
+    by_id = {m.id: m for m in found.models}
+    assert set(by_id) == {"box/echo"}  # its local models; its cloud ones we reach directly
+    assert by_id["box/echo"].location == "lan"
+    assert float(by_id["box/echo"].metadata["rtt_ms"]) > 0
+    result = await here.ask(Request("from afar", model="box/echo"))
+    assert (result.text, result.provider) == ("echo: from afar", "geri_peer")
+    chunks = [c.text async for c in here.stream(Request("streamed", model="box/echo"))]
+    assert "".join(chunks) == "echo: streamed"
+    [check] = [c for c in await here.router.check_health() if c.model_id == "box/echo"]
+    assert check.ok
+    await here.aclose()
+
+
+async def test_the_daemon_probes_its_models_periodically(paths: Paths, tmp_path: Path) -> None:
+    settings = settings_with(tmp_path).model_copy(
+        update={"routing": Settings().routing.model_copy(update={"health_interval": 0.1})}
+    )
+    running = await start(paths, settings)
+    try:
+        store = running.server.state.engine.store
+        await _until(lambda: len(store.health_history("echo")) >= 2)
+        assert not store.health_history("echo")[0].ok  # its file does not exist
+    finally:
+        await running.stop()
