@@ -17,7 +17,7 @@ import grpc
 
 from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
 from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
-from geri.daemon.convert import request_to_proto, result_from_proto
+from geri.daemon.convert import model_from_proto, request_to_proto, result_from_proto
 from geri.errors import GeriError, Unavailable
 from geri.paths import Paths
 from geri.types import Chunk, ModelInfo, Request, Result
@@ -105,22 +105,7 @@ class DaemonClient:
             response = await self.stub.ListModels(pb.ListModelsRequest(), metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc, self.found) from None
-        return [
-            ModelInfo(
-                id=m.id,
-                provider=m.provider,
-                source=m.id,
-                name=m.name,
-                kind=m.kind,
-                location=m.location,
-                context_window=m.context_window,
-                parameters=m.parameters or None,
-                quantization=m.quantization or None,
-                input_price=m.input_price_micros,
-                output_price=m.output_price_micros,
-            )
-            for m in response.models
-        ]
+        return [model_from_proto(m) for m in response.models]
 
     async def health(self) -> str:
         from grpc_health.v1 import health_pb2, health_pb2_grpc

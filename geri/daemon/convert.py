@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.types import Constraints, Document, ModelInfo, Request, Result
+from geri.types import Constraints, Document, Location, ModelInfo, Request, Result
 
 DEFAULTS = Request("")
+LOCATIONS: dict[str, Location] = {"local": "local", "lan": "lan", "cloud": "cloud"}
 
 
 def request_from_proto(message: pb.WolfRequest) -> Request:
@@ -137,4 +138,20 @@ def model_to_proto(model: ModelInfo, default: bool) -> pb.ModelDescription:
         input_price_micros=model.input_price,
         output_price_micros=model.output_price,
         is_default=default,
+    )
+
+
+def model_from_proto(message: pb.ModelDescription) -> ModelInfo:
+    return ModelInfo(
+        id=message.id,
+        provider=message.provider,
+        source=message.id,
+        name=message.name,
+        kind="vision" if message.kind == "vision" else "text",
+        location=LOCATIONS.get(message.location, "lan"),
+        context_window=message.context_window,
+        parameters=message.parameters or None,
+        quantization=message.quantization or None,
+        input_price=message.input_price_micros,
+        output_price=message.output_price_micros,
     )

@@ -9,6 +9,7 @@ effective context window. Unknown ids fail with the nearest known ones as sugges
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import functools
 import json
@@ -45,6 +46,24 @@ class ModelRegistry:
         for model in models:
             unique.setdefault(model.id, model)
         return list(unique.values())
+
+    def filter(
+        self,
+        *,
+        kind: str | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+        min_context: int | None = None,
+    ) -> builtins.list[ModelInfo]:
+        """The known models that match every criterion given."""
+        return [
+            m
+            for m in self.list()
+            if (kind is None or m.kind == kind)
+            and (location is None or m.location == location)
+            and (provider is None or m.provider == provider)
+            and (min_context is None or m.context_window >= min_context)
+        ]
 
     def default_id(self) -> str | None:
         """The model used when a request names none: settings, then the store's choice."""

@@ -86,3 +86,13 @@ def test_unknown_ids_suggest_close_ones(tmp_path: Path, smollm_path: Path) -> No
     reg.add_local(smollm_path, "smol")
     with pytest.raises(ModelNotFound, match="Did you mean 'smol'"):
         reg.get("smoll")
+
+
+def test_filter_by_kind_location_provider_and_window(tmp_path: Path, smollm_path: Path) -> None:
+    reg = registry(tmp_path)
+    reg.add_local(smollm_path, "smol")
+    assert [m.id for m in reg.filter(location="local")] == ["smol"]
+    vision = reg.filter(kind="vision", provider="anthropic")
+    assert {m.id for m in vision} == {"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"}
+    assert all(m.context_window >= 1_000_000 for m in reg.filter(min_context=1_000_000))
+    assert {m.provider for m in reg.filter(min_context=1_000_000)} == {"openai", "google"}
