@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from geri.cli import render
 from geri.cli.common import with_engine
+
+if TYPE_CHECKING:
+    from geri.types import ModelInfo
 
 
 def install(
@@ -93,18 +96,14 @@ def install(
     _done(info, added, json_output)
 
 
-def _done(info: object, added: bool, json_output: bool) -> None:
-    from dataclasses import asdict
-
-    from geri.types import ModelInfo
-
-    assert isinstance(info, ModelInfo)
-    if json_output:
-        render.print_json({**asdict(info), "added": added})
-    elif added:
-        render.line(f"Installed {info.id}: {info.name} ({render.size(info.size_bytes)}).")
-    else:
-        render.line(f"{info.id} was already installed.")
+def _done(info: ModelInfo, added: bool, json_output: bool) -> None:
+    render.registered(
+        info,
+        added,
+        json_output,
+        new="Installed {info.id}: {info.name} ({size}).",
+        known="{info.id} was already installed.",
+    )
 
 
 def _list(json_output: bool) -> None:

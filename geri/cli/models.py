@@ -71,18 +71,17 @@ def add(
 
     The first model you add becomes the default.
     """
-    from dataclasses import asdict
-
     target = _single_gguf(path)
     info, added = with_engine(
         lambda engine: asyncio.to_thread(engine.registry.add_local, target, model_id)
     )
-    if json_output:
-        render.print_json({**asdict(info), "added": added})
-    elif added:
-        render.line(f"Added {info.id} ({info.name}, {render.size(info.size_bytes)}).")
-    else:
-        render.line(f"{info.id} is already registered for {info.source}.")
+    render.registered(
+        info,
+        added,
+        json_output,
+        new="Added {info.id} ({info.name}, {size}).",
+        known="{info.id} is already registered for {info.source}.",
+    )
 
 
 @app.command("remove")

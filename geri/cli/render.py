@@ -20,7 +20,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from geri.install import Plan
     from geri.selection.selector import Ranking
-    from geri.types import ContextReport
+    from geri.types import ContextReport, ModelInfo
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _out = Console(highlight=False, soft_wrap=True)
@@ -145,6 +145,16 @@ def ranking(result: Ranking, leaders: Sequence[str]) -> None:
     _out.print(grid)
     for model, why in result.excluded.items():
         _out.print(f"  excluded {_escape(model)}: {_escape(why)}")
+
+
+def registered(info: ModelInfo, added: bool, json_output: bool, *, new: str, known: str) -> None:
+    """The outcome of registering a model: JSON, or `new` / `known` (formatted with `info`)."""
+    if json_output:
+        from dataclasses import asdict
+
+        print_json({**asdict(info), "added": added})
+        return
+    line((new if added else known).format(info=info, size=size(info.size_bytes)))
 
 
 def size(nbytes: int | None) -> str:
