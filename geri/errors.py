@@ -20,6 +20,7 @@ as a one-line message and exits non-zero without a traceback. Each message names
     │       ├── RateLimited      429, with the server's Retry-After when it sent one
     │       ├── Unavailable      5xx, overloaded, connection refused or lost
     │       └── ProviderTimeout  no answer, or no stream activity, in time
+    ├── BudgetExhausted          a cloud call would take spending past a budget limit
     ├── KeyProblem
     │   ├── MissingKey           a provider needs a key and none is set
     │   └── KeyringUnavailable   no usable OS keyring backend
@@ -27,6 +28,12 @@ as a one-line message and exits non-zero without a traceback. Each message names
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geri.cost.periods import Period
 
 
 class GeriError(Exception):
@@ -110,6 +117,20 @@ class Unavailable(Retryable):
 
 class ProviderTimeout(Retryable):
     """The backend did not answer, or went quiet mid-stream, for too long."""
+
+
+class BudgetExhausted(GeriError):
+    """Reserving the projected cost of a call would take spending past a budget limit.
+
+    `scope` is '*' (all cloud spending) or a provider name; `period` is daily, weekly or
+    monthly; `resets_at` is when the period starts over. Fallback acts on this type.
+    """
+
+    def __init__(self, message: str, *, scope: str, period: Period, resets_at: datetime) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.period = period
+        self.resets_at = resets_at
 
 
 class KeyProblem(GeriError):

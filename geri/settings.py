@@ -72,9 +72,78 @@ ModelEntry = Annotated[LocalModel | CloudModel, Field(discriminator="kind")]
 
 
 class Fallback(_Section):
-    enabled: bool = Field(True, description="Answer with a local model when cloud calls fail.")
-    notify: bool = Field(True, description="Tell the user when a fallback happens.")
-    local_model: str | None = Field(None, description="Local model to fall back to.")
+    """What happens when a cloud model cannot answer: over budget, rate-limited, unreachable."""
+
+    enabled: bool = Field(
+        True,
+        description="Answer with another model (local last) when a cloud budget is exhausted "
+        "or a remote model keeps failing after its retries.",
+    )
+    local_model: str | None = Field(
+        None, description="Local model to fall back to; the best by efficiency score if unset."
+    )
+    max_hops: int = Field(3, ge=1, le=10, description="Most models tried for one request.")
+
+
+class Budgets(_Section):
+    """How spending limits behave; the limits themselves are set with `geri budget set`."""
+
+    timezone: str = Field(
+        "UTC", description="IANA time zone whose calendar days, weeks and months reset budgets."
+    )
+    alerts: tuple[float, ...] = Field(
+        (0.5, 0.8, 1.0), description="Shares of a limit at which to notify (0.5 = 50 %)."
+    )
+    reservation_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a reserved cost counts if its call never reports back "
+        "(a process killed mid-call).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Budgets:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {self.timezone!r}; use an IANA name like 'Europe/Berlin'"
+            ) from None
+        if any(not 0 < a <= 10 for a in self.alerts):
+            raise ValueError("alerts are shares of the limit, above 0 (0.8 means 80 %)")
+        return self
+
+
+class Notifications(_Section):
+    """Where notices (fallbacks, budget alerts) go besides the terminal or the daemon client."""
+
+    enabled: bool = Field(True, description="Send notices at all.")
+    command: tuple[str, ...] = Field(
+        (),
+        description="Program and arguments run for each notice (no shell); it gets the text on "
+        "stdin and in GERI_NOTICE, and the kind in GERI_NOTICE_KIND.",
+    )
+    webhook: str | None = Field(
+        None, description="URL that receives each notice as a JSON POST {kind, message, at}."
+    )
+    timeout: float = Field(10.0, gt=0, description="Seconds a command or webhook may take.")
+
+
+class Cache(_Section):
+    """The response cache: identical requests to an unchanged model are answered from it."""
+
+    enabled: bool = Field(True, description="Look up and store answers.")
+    ttl: float = Field(86400.0, gt=0, description="Seconds an answer stays valid.")
+    max_entries: int = Field(10_000, ge=1, description="Entries kept; the oldest go first.")
+
+
+class Price(_Section):
+    """A model's price, overriding the shipped one."""
+
+    input: Decimal = Field(ge=0, description="US dollars per million input tokens.")
+    output: Decimal = Field(ge=0, description="US dollars per million output tokens.")
 
 
 class Performance(_Section):
@@ -260,6 +329,12 @@ class Settings(_Section):
     default_model: str | None = Field(None, description="Model used when none is given.")
     vision_models: tuple[str, ...] = Field((), description="Vision models, preferred first.")
     fallback: Fallback = Fallback()
+    budgets: Budgets = Budgets()
+    notifications: Notifications = Notifications()
+    cache: Cache = Cache()
+    prices: dict[str, Price] = Field(
+        default_factory=dict, description="Price overrides, keyed by model id."
+    )
     performance: Performance = Performance()
     providers: dict[str, ProviderOptions] = Field(
         default_factory=dict, description="Per-provider options, keyed by provider name."

@@ -12,7 +12,7 @@ the engine's, with latency, cost and the request id added.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "error", "cancelled"]
@@ -88,6 +88,28 @@ class ContextReport:
             ],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContextReport:
+        """The inverse of `as_dict` (how the response cache keeps a report)."""
+        return cls(
+            window=data["window"],
+            reserve=data["response_reserve"],
+            prompt_tokens=data["prompt_tokens"],
+            documents=tuple(DocumentUse(**d) for d in data.get("documents") or ()),
+            switched_from=data.get("switched_from"),
+        )
+
+
+NoticeKind = Literal["fallback", "budget_alert", "budget_reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should know about how a request was served, in plain words."""
+
+    kind: NoticeKind
+    message: str
+
 
 @dataclass(frozen=True, slots=True)
 class Constraints:
@@ -118,6 +140,7 @@ class Request:
     stop: tuple[str, ...] = ()
     documents: tuple[Document, ...] = ()
     constraints: Constraints = field(default_factory=Constraints)
+    use_cache: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +190,8 @@ class Result:
     cost_micros: int = 0
     finish_reason: FinishReason = "stop"
     context: ContextReport | None = None
+    cached: bool = False
+    notices: tuple[Notice, ...] = ()
 
     @property
     def tokens_per_second(self) -> float:
@@ -190,6 +215,8 @@ class Result:
             "cost_usd": self.cost_micros / 1_000_000,
             "finish_reason": self.finish_reason,
             "context": self.context.as_dict() if self.context else None,
+            "cached": self.cached,
+            "notices": [{"kind": n.kind, "message": n.message} for n in self.notices],
         }
 
 
@@ -198,7 +225,8 @@ class Chunk:
     """A piece of a streamed answer.
 
     Providers yield chunks with `text`; the last one may carry `usage` and `finish_reason`.
-    The engine's stream ends with one extra chunk with `done=True` and the full `result`.
+    The engine's stream may also carry a `notice` (a fallback, a budget alert) as it happens,
+    and ends with one extra chunk with `done=True` and the full `result`.
     """
 
     text: str = ""
@@ -206,6 +234,7 @@ class Chunk:
     finish_reason: FinishReason | None = None
     done: bool = False
     result: Result | None = None
+    notice: Notice | None = None
 
 
 ModelKind = Literal["text", "vision"]

@@ -4,11 +4,15 @@ Both front-ends (the CLI in-process, and the gRPC daemon) call exactly this. The
 with its collaborators passed in (settings, store, key store, a provider factory, clocks), so
 tests build one from fakes and nothing here reaches for globals.
 
-Per call: resolve the model, build the messages, wait for the provider's rate limit, call it,
-and on a `Retryable` failure back off and try again (never once part of a streamed answer has
-been passed on: that becomes `IncompleteAnswer`). Every call, whether it succeeds, fails or is
-cancelled half-way, leaves one record in the store's request log. Providers are created on first
-use and kept, so a local model stays loaded between requests.
+Per request: resolve the model and build the messages; answer from the response cache when an
+identical request was answered before; fit the prompt to the window; reserve the projected cost
+in the budget ledger; wait for the provider's rate limit, call it, and on a `Retryable` failure
+back off and try again (never once part of a streamed answer has been passed on: that becomes
+`IncompleteAnswer`). A remote model that is over budget or keeps failing hands the request to
+the next model (`engine/fallback.py`), with a notice saying so. Every call, whether it
+succeeds, fails or is cancelled half-way, settles its reservation and leaves one record in the
+store's request log. Providers are created on first use and kept, so a local model stays
+loaded between requests.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -25,11 +30,22 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from geri.cost import request_cost
+from geri.cost import projected_cost, request_cost
+from geri.cost.ledger import Hold, Ledger
+from geri.engine.cache import Cached, ResponseCache
+from geri.engine.fallback import FALLBACK_ERRORS, describe, fallback_text, next_model
+from geri.engine.notify import Notifier
 from geri.engine.ratelimit import RateLimiter
 from geri.engine.registry import ModelRegistry
 from geri.engine.retry import RetryPolicy
-from geri.errors import GeriError, IncompleteAnswer, InputError, ProviderError, Retryable
+from geri.errors import (
+    BudgetExhausted,
+    GeriError,
+    IncompleteAnswer,
+    InputError,
+    ProviderError,
+    Retryable,
+)
 from geri.keys import KeyStore
 from geri.prompt import Prompt, QuestionTooLong, build_messages, build_prompt
 from geri.prompt.tokens import TokenCounter, estimate_tokens
@@ -48,10 +64,12 @@ from geri.store.base import Status
 from geri.types import (
     ChatRequest,
     Chunk,
+    Completion,
     ContextReport,
     FinishReason,
     Message,
     ModelInfo,
+    Notice,
     Request,
     Result,
     Usage,
@@ -62,18 +80,27 @@ if TYPE_CHECKING:
 
 ProviderBuilder = Callable[[ModelInfo, ProviderContext], Provider]
 AUTO = "auto"
+BUDGET_FALLBACK_KEY = "budget_fallback_until"
 T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class _Call:
-    """One request on its way through the engine, and what has come back so far."""
+    """One request to one model on its way through the engine, and what has come back so far.
+
+    A fallback starts a new `_Call` for the next model; `notices` is shared by all of them.
+    """
 
     id: str
+    request: Request
     info: ModelInfo
     chat: ChatRequest
     created_at: datetime
     started: float
+    streamed: bool
+    notices: list[Notice]
+    key: str | None = None
+    hold: Hold | None = None
     report: ContextReport | None = None
     parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
@@ -124,6 +151,9 @@ class Engine:
             http=self.http,
             free_ram=free_ram,
         )
+        self.cache = ResponseCache(store, settings, now)
+        self.ledger = Ledger(store, settings.budgets, now)
+        self.notifier = Notifier(lambda: self.settings.notifications, self.http, now)
         self._providers: dict[str, Provider] = {}
         self._counters: dict[str, TokenCounter] = {}
         self._limiters: dict[str, RateLimiter] = {}
@@ -141,35 +171,78 @@ class Engine:
 
     async def ask(self, request: Request) -> Result:
         """Answer `request` in one piece."""
-        call = await self._start(request, streamed=False)
-        try:
-            completion = await self._with_retries(
-                call, lambda: self._provider(call.info).generate(call.chat)
+        _validate(request)
+        info = await self.resolve(request)
+        notices: list[Notice] = []
+        tried: list[str] = []
+        while True:
+            tried.append(info.id)
+            call = self._open(request, info, notices, streamed=False)
+            hit = await self._lookup(call)
+            if hit is not None:
+                return await self._record_hit(call, hit)
+            try:
+                await self._prepare(call)
+                completion = await self._with_retries(call, self._generate(call))
+            except FALLBACK_ERRORS as exc:
+                info = await self._fall_back(call, exc, tried)
+                continue
+            except BaseException as exc:
+                await self._finish(call, failure=exc)
+                raise
+            call.parts, call.usage, call.finish = (
+                [completion.text],
+                completion.usage,
+                completion.finish_reason,
             )
-        except BaseException as exc:
-            await self._finish(call, streamed=False, failure=exc)
-            raise
-        call.parts, call.usage, call.finish = (
-            [completion.text],
-            completion.usage,
-            completion.finish_reason,
-        )
-        return await self._finish(call, streamed=False)
+            return await self._finish(call)
 
     async def stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
-        """Answer `request` chunk by chunk; the last chunk has `done=True` and the `result`."""
-        call = await self._start(request, streamed=True)
-        try:
-            async with aclosing(self._stream_attempts(call)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-        except BaseException as exc:
-            await self._finish(call, streamed=True, failure=exc)
-            raise
-        result = await self._finish(call, streamed=True)
-        yield Chunk(
-            usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
-        )
+        """Answer `request` chunk by chunk; the last chunk has `done=True` and the `result`.
+
+        Notices (a fallback, a budget alert) arrive as chunks with `notice` set, when they
+        happen.
+        """
+        _validate(request)
+        info = await self.resolve(request)
+        notices: list[Notice] = []
+        tried: list[str] = []
+        sent = 0
+        while True:
+            tried.append(info.id)
+            call = self._open(request, info, notices, streamed=True)
+            hit = await self._lookup(call)
+            if hit is not None:
+                result = await self._record_hit(call, hit)
+                for piece in _pieces(hit.text):
+                    yield Chunk(piece)
+                yield Chunk(
+                    usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
+                )
+                return
+            try:
+                await self._prepare(call)
+                for notice in notices[sent:]:
+                    yield Chunk(notice=notice)
+                sent = len(notices)
+                async with aclosing(self._stream_attempts(call)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            except FALLBACK_ERRORS as exc:
+                if call.parts:
+                    raise
+                info = await self._fall_back(call, exc, tried)
+                continue
+            except BaseException as exc:
+                await self._finish(call, failure=exc)
+                raise
+            result = await self._finish(call)
+            for notice in notices[sent:]:
+                yield Chunk(notice=notice)
+            yield Chunk(
+                usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
+            )
+            return
 
     def reload(self, settings: Settings) -> None:
         """Serve the next requests with `settings` (the daemon's hot reload).
@@ -181,6 +254,8 @@ class Engine:
         self.registry.settings = settings
         self.router.settings = settings
         self.balancer.routing = settings.routing
+        self.cache.settings = settings
+        self.ledger.settings = settings.budgets
         self._retry = RetryPolicy.from_settings(settings.network)
         self._limiters.clear()
 
@@ -208,6 +283,7 @@ class Engine:
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
+        await self.notifier.drain()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -234,37 +310,112 @@ class Engine:
                 return await asyncio.to_thread(self.registry.get, default)
         return self.balancer.choose(require(await self.router.route(request)))
 
-    async def _start(self, request: Request, *, streamed: bool) -> _Call:
-        """Resolve the model and fit the prompt; a failure here is logged like any other."""
-        _validate(request)
-        info = await self.resolve(request)
-        call = _Call(
+    def _open(
+        self, request: Request, info: ModelInfo, notices: list[Notice], *, streamed: bool
+    ) -> _Call:
+        return _Call(
             uuid.uuid4().hex,
+            request,
             info,
             _chat(request, build_messages(request)),
             self._now(),
             self._clock(),
+            streamed,
+            notices,
         )
+
+    async def _lookup(self, call: _Call) -> Cached | None:
+        """The cached answer to `call`, if the cache is on for it and has one."""
+        if not (call.request.use_cache and self.cache.enabled):
+            return None
+        call.key = self.cache.key(call.info, call.chat)
+        return await asyncio.to_thread(self.cache.get, call.key)
+
+    async def _prepare(self, call: _Call) -> None:
+        """Fit the prompt (maybe on a larger model) and reserve its projected cost.
+
+        The caller logs a fitting failure like any other; a budget refusal is not logged (no
+        call was made, and it says nothing about the model's reliability).
+        """
+        request, info = call.request, call.info
         try:
-            try:
-                prompt = await self._prompt(request, info)
-            except QuestionTooLong as exc:
-                bigger = await self._larger_model(request, info, exc.needed)
-                if bigger is None:
-                    raise
-                prompt = await self._prompt(request, bigger)
-                prompt = Prompt(prompt.messages, replace(prompt.report, switched_from=info.id))
-                call.info = bigger
-        except BaseException as exc:
-            await self._finish(call, streamed=streamed, failure=exc)
-            raise
+            prompt = await self._prompt(request, info)
+        except QuestionTooLong as exc:
+            bigger = await self._larger_model(request, info, exc.needed)
+            if bigger is None:
+                raise
+            prompt = await self._prompt(request, bigger)
+            prompt = Prompt(prompt.messages, replace(prompt.report, switched_from=info.id))
+            call.info = bigger
         report = call.report = prompt.report
         call.chat = _chat(
             request,
             prompt.messages,
             max_tokens=min(request.max_tokens, report.window - report.prompt_tokens),
         )
-        return call
+        projected = projected_cost(report.prompt_tokens, call.chat.max_tokens, call.info)
+        call.hold = await asyncio.to_thread(self.ledger.reserve, call.info, projected)
+        if call.hold is not None:
+            await self._back_in_budget(call)
+
+    async def _back_in_budget(self, call: _Call) -> None:
+        """After a budget fallback, say once (across processes) when cloud calls resume."""
+        pending = await asyncio.to_thread(self.store.get_state, BUDGET_FALLBACK_KEY)
+        if pending is None or datetime.fromisoformat(pending) > self._now():
+            return
+        await asyncio.to_thread(self.store.set_state, BUDGET_FALLBACK_KEY, None)
+        if await asyncio.to_thread(self.store.claim, f"{BUDGET_FALLBACK_KEY}:{pending}"):
+            self._notify(
+                call,
+                Notice(
+                    "budget_reset",
+                    f"The budget has reset — answering with {describe(call.info)} again.",
+                ),
+            )
+
+    async def _fall_back(
+        self, call: _Call, error: BudgetExhausted | Retryable, tried: list[str]
+    ) -> ModelInfo:
+        """The next model for `call`'s request, with a notice; or re-raise `error`."""
+        if isinstance(error, Retryable):
+            await self._finish(call, failure=error)
+
+        async def ranked() -> list[ModelInfo]:
+            ranking = await self.router.route(replace(call.request, model=None))
+            return [c.model for c in ranking.candidates]
+
+        async def pinned(model_id: str) -> ModelInfo:
+            return await asyncio.to_thread(self.registry.get, model_id)
+
+        chosen = await next_model(
+            self.settings.fallback, call.info, error, tried, ranked=ranked, pinned=pinned
+        )
+        if chosen is None:
+            raise error
+        if isinstance(error, BudgetExhausted):
+            until = error.resets_at.isoformat()
+            await asyncio.to_thread(self.store.set_state, BUDGET_FALLBACK_KEY, until)
+        self._notify(call, Notice("fallback", fallback_text(call.info, chosen, error, self.ledger)))
+        return chosen
+
+    def _generate(self, call: _Call) -> Callable[[], Awaitable[Completion]]:
+        return lambda: self._provider(call.info).generate(call.chat)
+
+    def _notify(self, call: _Call, notice: Notice) -> None:
+        if self.notifier.enabled:
+            call.notices.append(notice)
+            self.notifier.send(notice)
+
+    async def _record_hit(self, call: _Call, hit: Cached) -> Result:
+        """A result from the cache, logged as a cached request that cost nothing."""
+        call.parts, call.usage, call.finish, call.report = (
+            [hit.text],
+            hit.usage,
+            hit.finish_reason,
+            hit.context,
+        )
+        call.key = None  # nothing new to store
+        return await self._finish(call, cached=hit)
 
     def _provider(self, info: ModelInfo) -> Provider:
         provider = self._providers.get(info.id)
@@ -375,9 +526,13 @@ class Engine:
         await limiter.acquire(prompt + call.chat.max_tokens)
 
     async def _finish(
-        self, call: _Call, *, streamed: bool, failure: BaseException | None = None
+        self,
+        call: _Call,
+        *,
+        failure: BaseException | None = None,
+        cached: Cached | None = None,
     ) -> Result:
-        """Build the result and log the call, whatever its outcome."""
+        """Settle the budget, log the call and cache a complete answer, whatever the outcome."""
         usage = call.usage or Usage()
         text = "".join(call.parts)
         status: Status = "ok"
@@ -389,41 +544,63 @@ class Engine:
         elif failure is not None:
             status, finish = "error", "error"
             error = str(failure) if isinstance(failure, GeriError) else repr(failure)
-        result = Result(
-            id=call.id,
-            text=text,
-            model=call.info.id,
-            provider=call.info.provider,
-            usage=usage,
-            latency_ms=(self._clock() - call.started) * 1000,
-            ttft_ms=call.ttft_ms,
-            cost_micros=request_cost(usage, call.info),
-            finish_reason=finish or "stop",
-            context=call.report,
-        )
+        latency = (self._clock() - call.started) * 1000
+        cost = 0 if cached else request_cost(usage, call.info)
         record = RequestRecord(
             id=call.id,
             created_at=call.created_at,
-            model=result.model,
-            provider=result.provider,
+            model=cached.model if cached else call.info.id,
+            provider=call.info.provider,
             prompt=json.dumps([{"role": m.role, "content": m.content} for m in call.chat.messages]),
             response=text,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            latency_ms=result.latency_ms,
-            ttft_ms=call.ttft_ms,
-            cost_micros=result.cost_micros,
+            latency_ms=latency,
+            ttft_ms=latency if cached else call.ttft_ms,
+            cost_micros=cost,
             status=status,
             error=error,
-            streamed=streamed,
+            streamed=call.streamed,
+            cached=cached is not None,
         )
-        # shielded: a cancelled caller must still leave its record behind
-        await asyncio.shield(asyncio.to_thread(self.store.record_request, record))
+        keep = None
+        if status == "ok" and call.key is not None and finish in ("stop", "length"):
+            keep = Cached(text, usage, finish or "stop", call.report, call.info.id)
+        # shielded: a cancelled caller must still settle its reservation and leave its record
+        alerts = await asyncio.shield(
+            asyncio.to_thread(self._persist, record, call.hold, call.key, keep)
+        )
+        call.hold = None
+        for alert in alerts:
+            self._notify(call, Notice("budget_alert", alert))
         if not self.settings.performance.keep_loaded:
             provider = self._providers.pop(call.info.id, None)
             if provider is not None:
                 await provider.aclose()
-        return result
+        return Result(
+            id=call.id,
+            text=text,
+            model=record.model,
+            provider=record.provider,
+            usage=usage,
+            latency_ms=latency,
+            ttft_ms=record.ttft_ms,
+            cost_micros=cost,
+            finish_reason=finish or "stop",
+            context=call.report,
+            cached=cached is not None,
+            notices=tuple(call.notices),
+        )
+
+    def _persist(
+        self, record: RequestRecord, hold: Hold | None, key: str | None, answer: Cached | None
+    ) -> list[str]:
+        """The store's side of `_finish`, in one worker thread; returns budget alerts."""
+        alerts = self.ledger.settle(hold, record.cost_micros) if hold is not None else []
+        self.store.record_request(record)
+        if key is not None and answer is not None:
+            self.cache.put(key, answer)
+        return alerts
 
 
 def _build_provider(info: ModelInfo, context: ProviderContext) -> Provider:
@@ -441,6 +618,11 @@ def _chat(
         seed=request.seed,
         stop=request.stop,
     )
+
+
+def _pieces(text: str) -> list[str]:
+    """A cached answer cut into word-sized chunks, so it replays as a stream."""
+    return re.findall(r"\s+|\S+\s*", text) or [text]
 
 
 def _validate(request: Request) -> None:

@@ -2,9 +2,10 @@
 
 Models come from three places, in order of precedence on an id clash: entries in the settings
 file, models registered in the store (`geri models add`, `geri install`), and the built-in cloud
-models (`geri/providers/cloud_models.json`). The registry
-resolves a requested id, or the default when none is given, into a `ModelInfo` with the
-effective context window. Unknown ids fail with the nearest known ones as suggestions.
+models (`geri/providers/cloud_models.json`). The registry resolves a requested id, or the
+default when none is given, into a `ModelInfo` with the effective context window and price (the
+shipped price table, overridden per model by the settings' `prices`). Unknown ids fail with the
+nearest known ones as suggestions.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class ModelRegistry:
         unique: dict[str, ModelInfo] = {}
         for model in models:
             unique.setdefault(model.id, model)
-        return list(unique.values())
+        return [self._priced(m) for m in unique.values()]
 
     def filter(
         self,
@@ -70,7 +71,10 @@ class ModelRegistry:
         return self.settings.default_model or self.store.get_state(DEFAULT_KEY)
 
     def get(self, model_id: str | None = None) -> ModelInfo:
-        """The model called `model_id`, or the default one."""
+        """The model called `model_id`, or the default one, with its effective price."""
+        return self._priced(self._get(model_id))
+
+    def _get(self, model_id: str | None) -> ModelInfo:
         if model_id is None:
             model_id = self.default_id()
             if model_id is None:
@@ -141,17 +145,27 @@ class ModelRegistry:
         return info, added
 
     def remove(self, model_id: str) -> bool:
-        """Unregister a stored model; the default moves to the oldest remaining one."""
+        """Unregister a stored model and drop its cached answers; the default moves to the
+        oldest remaining one."""
         if self.settings.model_entry(model_id) is not None:
             raise InputError(
                 f"Model {model_id!r} is defined in the settings file; remove it there "
                 "('geri config path' shows where)."
             )
         removed = self.store.remove_model(model_id)
+        if removed:
+            self.store.cache_clear(model_id)
         if removed and self.store.get_state(DEFAULT_KEY) == model_id:
             remaining = self.store.list_models()
             self.store.set_state(DEFAULT_KEY, remaining[0].id if remaining else None)
         return removed
+
+    def _priced(self, info: ModelInfo) -> ModelInfo:
+        """`info` with the settings' price override for it, if there is one."""
+        price = self.settings.prices.get(info.id)
+        if price is None:
+            return info
+        return replace(info, input_price=_micros(price.input), output_price=_micros(price.output))
 
     def _effective(self, info: ModelInfo) -> ModelInfo:
         if info.location != "local":

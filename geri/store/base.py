@@ -1,6 +1,7 @@
 """The store protocol: what geri persists, independent of the database behind it.
 
-The store holds the request log and the registered models. It is synchronous on purpose:
+The store holds the request log, the registered models, the budget ledger and the response
+cache. It is synchronous on purpose:
 each implementation owns one connection guarded by a lock, and the engine calls it from worker
 threads (`asyncio.to_thread`), so a slow disk never stalls the event loop.
 """
@@ -12,9 +13,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Literal, Protocol
 
+from geri.cost.periods import Period
 from geri.types import ModelInfo
 
 Status = Literal["ok", "error", "cancelled"]
+ALL_CLOUD = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class RequestRecord:
     status: Status
     error: str | None
     streamed: bool
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,62 @@ class HealthCheck:
     ok: bool
     latency_ms: float | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimit:
+    """A spending limit: `scope` is a provider name, or ALL_CLOUD for every cloud call."""
+
+    scope: str
+    period: Period
+    limit_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The projected cost of one cloud call, held in the ledger until the call reports back.
+
+    Times are integer microseconds since the epoch. An unsettled reservation stops counting
+    at `expires_us`, so a process killed mid-call does not hold budget forever.
+    """
+
+    id: str
+    provider: str
+    model: str
+    amount_micros: int
+    at_us: int
+    expires_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a reservation was refused: the limit it would break and what was already spent."""
+
+    limit: BudgetLimit
+    spent_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Money counted against a limit in a period: settled calls and live reservations."""
+
+    settled_micros: int
+    reserved_micros: int
+
+    @property
+    def total_micros(self) -> int:
+        return self.settled_micros + self.reserved_micros
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """The response cache's size, and how often the request log says it answered."""
+
+    entries: int
+    characters: int
+    expired: int
+    hits: int
+    requests: int
 
 
 class Store(Protocol):
@@ -97,6 +157,49 @@ class Store(Protocol):
     def get_state(self, key: str) -> str | None: ...
 
     def set_state(self, key: str, value: str | None) -> None: ...
+
+    def claim(self, key: str) -> bool:
+        """Record `key` once: True for the one caller, across processes, that recorded it."""
+        ...
+
+    def set_budget(self, limit: BudgetLimit) -> None: ...
+
+    def remove_budget(self, scope: str, period: Period) -> bool: ...
+
+    def budgets(self) -> list[BudgetLimit]: ...
+
+    def reserve(self, reservation: Reservation, since_us: dict[Period, int]) -> Refusal | None:
+        """Hold `reservation` unless it would take a limit on its provider (or ALL_CLOUD) past
+        its amount in the period starting at `since_us[period]`.
+
+        Atomic across processes: SQLite under `BEGIN IMMEDIATE`, PostgreSQL under row locks
+        on the limits involved. Returns None when held, else the limit it would break.
+        """
+        ...
+
+    def settle(self, reservation_id: str, amount_micros: int) -> None:
+        """Replace a reservation's projected cost with what the call really cost."""
+        ...
+
+    def spend(self, scope: str, since_us: int, now_us: int) -> Spend:
+        """What counts against `scope` since `since_us`: settled, and reserved and still live."""
+        ...
+
+    def cache_get(self, key: str, now_us: int) -> str | None:
+        """The cached answer under `key`, unless it expired."""
+        ...
+
+    def cache_put(
+        self, key: str, model_id: str, value: str, now_us: int, expires_us: int, keep: int
+    ) -> None:
+        """Store an answer, dropping expired entries and the oldest beyond `keep`."""
+        ...
+
+    def cache_clear(self, model_id: str | None = None) -> int:
+        """Drop every cached answer (or those of one model); returns how many."""
+        ...
+
+    def cache_stats(self, now_us: int) -> CacheStats: ...
 
     def close(self) -> None: ...
 

@@ -61,7 +61,38 @@ def m002_health(db: Database) -> None:
     db.table("requests").create_index(["model", "created_at"])
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_health]
+def m003_budgets_and_cache(db: Database) -> None:
+    db.execute("ALTER TABLE requests ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+    db.table("budgets").create(
+        {"scope": str, "period": str, "limit_micros": int},
+        pk=("scope", "period"),
+        not_null={"limit_micros"},
+    )
+    db.table("ledger").create(
+        {
+            "id": str,
+            "at_us": int,
+            "provider": str,
+            "model": str,
+            "amount_micros": int,
+            "settled": int,
+            "expires_us": int,
+        },
+        pk="id",
+        not_null={"at_us", "provider", "amount_micros", "settled", "expires_us"},
+    )
+    db.table("ledger").create_index(["at_us"])
+    db.table("claims").create({"key": str, "at": str}, pk="key")
+    db.table("cache").create(
+        {"key": str, "model": str, "created_us": int, "expires_us": int, "value": str},
+        pk="key",
+        not_null={"model", "created_us", "expires_us", "value"},
+    )
+    db.table("cache").create_index(["created_us"])
+    db.table("cache").create_index(["model"])
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_health, m003_budgets_and_cache]
 
 
 def migrate(db: Database, migrations: list[Migration] = MIGRATIONS) -> list[str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 from geri.errors import StoreError
 from geri.store.base import (
@@ -23,8 +23,10 @@ from geri.store.base import (
     model_from_json,
     model_to_json,
 )
+from geri.store.shared import Execute, LedgerAndCache, Rows
 from geri.types import ModelInfo
 
+T = TypeVar("T")
 MIGRATION_LOCK = 0x6765726901  # any constant shared by every geri process
 
 
@@ -83,7 +85,49 @@ def m002_health(cur: Any) -> None:
     cur.execute("CREATE INDEX requests_model ON requests (model, created_at)")
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [m001_initial, m002_health]
+def m003_budgets_and_cache(cur: Any) -> None:
+    cur.execute("ALTER TABLE requests ADD COLUMN cached BOOLEAN NOT NULL DEFAULT false")
+    cur.execute(
+        """
+        CREATE TABLE budgets (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            limit_micros BIGINT NOT NULL,
+            PRIMARY KEY (scope, period)
+        )
+        """
+    )
+    cur.execute(
+        """
+        CREATE TABLE ledger (
+            id TEXT PRIMARY KEY,
+            at_us BIGINT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT,
+            amount_micros BIGINT NOT NULL,
+            settled SMALLINT NOT NULL,
+            expires_us BIGINT NOT NULL
+        )
+        """
+    )
+    cur.execute("CREATE INDEX ledger_at ON ledger (at_us)")
+    cur.execute("CREATE TABLE claims (key TEXT PRIMARY KEY, at TIMESTAMPTZ)")
+    cur.execute(
+        """
+        CREATE TABLE cache (
+            key TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            expires_us BIGINT NOT NULL,
+            value TEXT NOT NULL
+        )
+        """
+    )
+    cur.execute("CREATE INDEX cache_created ON cache (created_us)")
+    cur.execute("CREATE INDEX cache_model ON cache (model)")
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [m001_initial, m002_health, m003_budgets_and_cache]
 
 
 def safe_url(url: str) -> str:
@@ -95,8 +139,10 @@ def safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-class PostgresStore:
+class PostgresStore(LedgerAndCache):
     """`Store` on a PostgreSQL database."""
+
+    _FOR_UPDATE = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         try:
@@ -142,6 +188,22 @@ class PostgresStore:
                     return cur.fetchall() if cur.description else [(cur.rowcount,)]
             except self._error as exc:
                 raise StoreError(f"The PostgreSQL store failed: {_first_line(exc)}.") from None
+
+    def _tx(self, work: Callable[[Execute], T]) -> T:
+        with self._lock:
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+
+                    def execute(sql: str, params: Sequence[Any]) -> Rows:
+                        cur.execute(sql.replace("?", "%s"), tuple(params))
+                        return cur.fetchall() if cur.description else [(cur.rowcount,)]
+
+                    return work(execute)
+            except self._error as exc:
+                raise StoreError(f"The PostgreSQL store failed: {_first_line(exc)}.") from None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        return self._run(sql.replace("?", "%s"), tuple(params))
 
     def record_request(self, record: RequestRecord) -> None:
         names = RequestRecord.__slots__

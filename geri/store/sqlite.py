@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -24,12 +25,14 @@ from geri.store.base import (
     model_to_json,
 )
 from geri.store.migrations import migrate
+from geri.store.shared import Execute, LedgerAndCache, Rows
 from geri.types import ModelInfo
 
 BUSY_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
-class SQLiteStore:
+class SQLiteStore(LedgerAndCache):
     """`Store` on a SQLite file (created, with its directory, on first use)."""
 
     def __init__(self, path: Path) -> None:
@@ -59,6 +62,30 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
 
+    def _tx(self, work: Callable[[Execute], T]) -> T:
+        """Run `work` in a `BEGIN IMMEDIATE` transaction: no other writer, in any process."""
+        with self._lock:
+            conn = self._db.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(_execute(conn))
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        with self._lock:
+            try:
+                with self._db.conn:
+                    return _execute(self._db.conn)(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot use {self.path}: {exc}.") from exc
+
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
@@ -71,6 +98,7 @@ class SQLiteStore:
             **{k: getattr(record, k) for k in RequestRecord.__slots__},
             "created_at": record.created_at.astimezone(UTC).isoformat(),
             "streamed": int(record.streamed),
+            "cached": int(record.cached),
         }
         with self._lock:
             try:
@@ -91,6 +119,7 @@ class SQLiteStore:
                     **row,
                     "created_at": datetime.fromisoformat(row["created_at"]),
                     "streamed": bool(row["streamed"]),
+                    "cached": bool(row["cached"]),
                 }
             )
             for row in rows
@@ -172,6 +201,14 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _execute(conn: sqlite3.Connection) -> Execute:
+    def execute(sql: str, params: Sequence[Any]) -> Rows:
+        cursor = conn.execute(sql, tuple(params))
+        return cursor.fetchall() if cursor.description else [(cursor.rowcount,)]
+
+    return execute
 
 
 def _now() -> str:

@@ -174,8 +174,8 @@ async def test_client_side_rate_limit_spaces_out_requests(tmp_path: Path) -> Non
     h = Harness(tmp_path, settings)
     for n in range(3):
         h.enqueue(str(n))
-    for _ in range(3):
-        await h.engine.ask(Request("q"))
+    for n in range(3):
+        await h.engine.ask(Request(f"q{n}"))
     # two requests fit the bucket; the third waits for one to refill (60 s / 2)
     assert len(h.slept) == 1
     assert h.slept[0] == pytest.approx(30, abs=0.5)
@@ -193,7 +193,7 @@ async def test_tokens_per_minute_counts_the_prompt_and_the_output_reserve(
     h.enqueue("b")
     await h.engine.ask(Request("q", max_tokens=400))
     assert h.slept == []
-    await h.engine.ask(Request("q", max_tokens=400))  # 2 x ~401 > 600: wait for ~201 tokens
+    await h.engine.ask(Request("p", max_tokens=400))  # 2 x ~401 > 600: wait for ~201 tokens
     assert h.slept[0] == pytest.approx(201 / 10, abs=1)
 
 

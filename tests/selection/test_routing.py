@@ -14,7 +14,7 @@ from geri.engine import Engine
 from geri.errors import Unavailable
 from geri.providers import ProviderContext
 from geri.selection.selector import NoEligibleModel
-from geri.settings import LocalModel, Peer, Routing, Settings
+from geri.settings import Cache, LocalModel, Peer, Routing, Settings
 from geri.store import open_store
 from geri.types import Constraints, ModelInfo, Request
 from tests.fakes import FakeClock, FakeProvider, Script
@@ -25,6 +25,8 @@ class Rig:
     def __init__(self, tmp_path: Path, settings: Settings) -> None:
         self.scripts: dict[str, deque[Script]] = {}
         self.clock = FakeClock(step=0.001)
+        # identical requests are repeated here to build up history: the cache would answer them
+        settings = settings.model_copy(update={"cache": Cache(enabled=False)})
         self.engine = Engine(
             settings,
             open_store(tmp_path / "g.db"),
