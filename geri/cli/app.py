@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from geri import __version__
-from geri.cli import ask, config, daemon, install, keys, logs, models, route
+from geri.cli import ask, budget, cache, config, daemon, install, keys, logs, models, route
 
 app = typer.Typer(
     name="geri",
@@ -45,5 +45,7 @@ app.command(name="route")(route.route)
 app.command(name="logs")(logs.logs)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(budget.app, name="budget")
+app.add_typer(cache.app, name="cache")
 app.add_typer(daemon.app, name="daemon")
 app.add_typer(config.app, name="config")

@@ -75,6 +75,10 @@ def ask(
     no_stream: Annotated[
         bool, typer.Option("--no-stream", help="Print the answer only once it is complete.")
     ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Neither answer from the response cache nor store in it."),
+    ] = False,
     no_daemon: Annotated[
         bool,
         typer.Option("--no-daemon", help="Answer in this process even if a daemon is running."),
@@ -113,6 +117,7 @@ def ask(
         temperature=temperature,
         seed=seed,
         constraints=constraints_from(local_only, max_cost, max_latency, min_context),
+        use_cache=not no_cache,
     )
     streaming = not no_stream
 
@@ -183,14 +188,23 @@ async def _via(
 
 
 async def _answer(engine: Answerer, request: Request, streaming: bool, quiet: bool) -> Result:
+    """Answer `request`; notices (fallbacks, budget alerts) go to stderr as they come."""
     if not streaming:
-        return await engine.ask(request)
+        answer = await engine.ask(request)
+        for notice in answer.notices:
+            render.notice(notice.message)
+        return answer
     result = None
     wrote = False
     async with aclosing(engine.stream(request)) as chunks:
         async for chunk in chunks:
             if chunk.result is not None:
                 result = chunk.result
+            elif chunk.notice is not None:
+                if wrote:
+                    render.write("\n")
+                    wrote = False
+                render.notice(chunk.notice.message)
             elif not quiet:
                 render.write(chunk.text)
                 wrote = True

@@ -17,7 +17,12 @@ import grpc
 
 from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
 from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
-from geri.daemon.convert import model_from_proto, request_to_proto, result_from_proto
+from geri.daemon.convert import (
+    model_from_proto,
+    notice_from_proto,
+    request_to_proto,
+    result_from_proto,
+)
 from geri.errors import GeriError, Unavailable
 from geri.paths import Paths
 from geri.types import Chunk, ModelInfo, Request, Result
@@ -93,6 +98,8 @@ class DaemonClient:
                 if chunk.done:
                     result = result_from_proto(chunk.response)
                     yield Chunk(usage=result.usage, done=True, result=result)
+                elif chunk.HasField("notice"):
+                    yield Chunk(notice=notice_from_proto(chunk.notice))
                 else:
                     yield Chunk(chunk.text)
         except grpc.aio.AioRpcError as exc:

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.types import Constraints, Document, Location, ModelInfo, Request, Result
+from geri.types import (
+    Constraints,
+    Document,
+    Location,
+    ModelInfo,
+    Notice,
+    NoticeKind,
+    Request,
+    Result,
+)
 
 DEFAULTS = Request("")
 LOCATIONS: dict[str, Location] = {"local": "local", "lan": "lan", "cloud": "cloud"}
+KINDS: dict[str, NoticeKind] = {
+    "fallback": "fallback",
+    "budget_alert": "budget_alert",
+    "budget_reset": "budget_reset",
+}
 
 
 def request_from_proto(message: pb.WolfRequest) -> Request:
@@ -34,6 +48,7 @@ def request_from_proto(message: pb.WolfRequest) -> Request:
             for d in message.context
         ),
         constraints=Constraints(local_only=message.model_type == pb.MODEL_TYPE_LOCAL),
+        use_cache=not message.no_cache,
     )
 
 
@@ -55,6 +70,7 @@ def request_to_proto(request: Request, priority: int = 0) -> pb.WolfRequest:
         else pb.MODEL_TYPE_UNSPECIFIED,
         parameters=params,
         priority=priority,
+        no_cache=not request.use_cache,
         context=[
             pb.ContextDocument(
                 id=d.id,
@@ -69,7 +85,17 @@ def request_to_proto(request: Request, priority: int = 0) -> pb.WolfRequest:
     )
 
 
-def result_to_proto(result: Result, notice: str = "") -> pb.WolfResponse:
+def notice_to_proto(notice: Notice) -> pb.Notice:
+    return pb.Notice(kind=notice.kind, message=notice.message)
+
+
+def notice_from_proto(message: pb.Notice) -> Notice:
+    kind = KINDS.get(message.kind, "fallback")
+    return Notice(kind, message.message)
+
+
+def result_to_proto(result: Result) -> pb.WolfResponse:
+    fallbacks = [n.message for n in result.notices if n.kind == "fallback"]
     return pb.WolfResponse(
         text=result.text,
         tokens_in=result.usage.input_tokens,
@@ -80,7 +106,9 @@ def result_to_proto(result: Result, notice: str = "") -> pb.WolfResponse:
         model_used=result.model,
         provider=result.provider,
         finish_reason=result.finish_reason,
-        fallback_notice=notice,
+        fallback_notice="\n".join(fallbacks),
+        notices=[notice_to_proto(n) for n in result.notices],
+        cached=result.cached,
         request_id=result.id,
         context=[
             pb.ContextUse(id=u.id, status=u.status, tokens=u.tokens, reason=u.reason)
@@ -122,6 +150,8 @@ def result_from_proto(message: pb.WolfResponse) -> Result:
         cost_micros=message.cost_micros,
         finish_reason=message.finish_reason or "stop",  # type: ignore[arg-type]
         context=context,
+        cached=message.cached,
+        notices=tuple(notice_from_proto(n) for n in message.notices),
     )
 
 

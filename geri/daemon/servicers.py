@@ -20,7 +20,12 @@ import grpc
 from geri import errors
 from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
 from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
-from geri.daemon.convert import model_to_proto, request_from_proto, result_to_proto
+from geri.daemon.convert import (
+    model_to_proto,
+    notice_to_proto,
+    request_from_proto,
+    result_to_proto,
+)
 from geri.daemon.scheduler import QueueFull, Scheduler
 from geri.engine import Engine
 from geri.types import Request
@@ -38,6 +43,7 @@ STATUS: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (errors.AuthError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.BudgetExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.ProviderTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.IncompleteAnswer, grpc.StatusCode.ABORTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
@@ -118,6 +124,8 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
                     async for chunk in self.state.engine.stream(request):
                         if chunk.result is not None:
                             yield pb.WolfChunk(done=True, response=result_to_proto(chunk.result))
+                        elif chunk.notice is not None:
+                            yield pb.WolfChunk(notice=notice_to_proto(chunk.notice))
                         else:
                             yield pb.WolfChunk(text=chunk.text)
         except CallFailed as failure:

@@ -54,7 +54,7 @@ class Parameters(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WolfRequest(_message.Message):
-    __slots__ = ("prompt", "system_prompt", "context", "model", "model_type", "parameters", "priority")
+    __slots__ = ("prompt", "system_prompt", "context", "model", "model_type", "parameters", "priority", "no_cache")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class WolfRequest(_message.Message):
     MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NO_CACHE_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     system_prompt: str
     context: _containers.RepeatedCompositeFieldContainer[ContextDocument]
@@ -69,7 +70,16 @@ class WolfRequest(_message.Message):
     model_type: ModelType
     parameters: Parameters
     priority: int
-    def __init__(self, prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextDocument, _Mapping]]] = ..., model: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., parameters: _Optional[_Union[Parameters, _Mapping]] = ..., priority: _Optional[int] = ...) -> None: ...
+    no_cache: bool
+    def __init__(self, prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextDocument, _Mapping]]] = ..., model: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., parameters: _Optional[_Union[Parameters, _Mapping]] = ..., priority: _Optional[int] = ..., no_cache: _Optional[bool] = ...) -> None: ...
+
+class Notice(_message.Message):
+    __slots__ = ("kind", "message")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    message: str
+    def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ContextUse(_message.Message):
     __slots__ = ("id", "status", "tokens", "reason")
@@ -84,7 +94,7 @@ class ContextUse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., tokens: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WolfResponse(_message.Message):
-    __slots__ = ("text", "tokens_in", "tokens_out", "latency_ms", "ttft_ms", "cost_micros", "model_used", "provider", "finish_reason", "fallback_notice", "request_id", "context", "budget")
+    __slots__ = ("text", "tokens_in", "tokens_out", "latency_ms", "ttft_ms", "cost_micros", "model_used", "provider", "finish_reason", "fallback_notice", "request_id", "context", "budget", "notices", "cached")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOKENS_IN_FIELD_NUMBER: _ClassVar[int]
     TOKENS_OUT_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +108,8 @@ class WolfResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
     text: str
     tokens_in: int
     tokens_out: int
@@ -111,7 +123,9 @@ class WolfResponse(_message.Message):
     request_id: str
     context: _containers.RepeatedCompositeFieldContainer[ContextUse]
     budget: ContextBudget
-    def __init__(self, text: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., cost_micros: _Optional[int] = ..., model_used: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., fallback_notice: _Optional[str] = ..., request_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextUse, _Mapping]]] = ..., budget: _Optional[_Union[ContextBudget, _Mapping]] = ...) -> None: ...
+    notices: _containers.RepeatedCompositeFieldContainer[Notice]
+    cached: bool
+    def __init__(self, text: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., cost_micros: _Optional[int] = ..., model_used: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., fallback_notice: _Optional[str] = ..., request_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextUse, _Mapping]]] = ..., budget: _Optional[_Union[ContextBudget, _Mapping]] = ..., notices: _Optional[_Iterable[_Union[Notice, _Mapping]]] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class ContextBudget(_message.Message):
     __slots__ = ("window", "response_reserve", "prompt_tokens", "switched_from")
@@ -126,14 +140,16 @@ class ContextBudget(_message.Message):
     def __init__(self, window: _Optional[int] = ..., response_reserve: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., switched_from: _Optional[str] = ...) -> None: ...
 
 class WolfChunk(_message.Message):
-    __slots__ = ("text", "done", "response")
+    __slots__ = ("text", "done", "response", "notice")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     text: str
     done: bool
     response: WolfResponse
-    def __init__(self, text: _Optional[str] = ..., done: _Optional[bool] = ..., response: _Optional[_Union[WolfResponse, _Mapping]] = ...) -> None: ...
+    notice: Notice
+    def __init__(self, text: _Optional[str] = ..., done: _Optional[bool] = ..., response: _Optional[_Union[WolfResponse, _Mapping]] = ..., notice: _Optional[_Union[Notice, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
