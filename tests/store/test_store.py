@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,18 +44,6 @@ def record(n: int, **changes: object) -> RequestRecord:
     return RequestRecord(**fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "g.db")
-    return request.getfixturevalue("postgres_url")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(location: str) -> Iterator[Store]:
-    opened = open_store(location)
-    yield opened
-    opened.close()
 
 
 def test_records_round_trip_newest_first(store: Store) -> None:
