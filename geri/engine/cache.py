@@ -2,10 +2,11 @@
 
 The key is a SHA-256 over everything that shapes an answer: the model's full description (for a
 local file also its size and modification time, so a replaced file misses), the provider's
-settings, the sampling parameters and every message as built from the request, RAG context
-included. A model that is updated, or a provider whose settings change, therefore simply stops
-matching its old entries; removing a model also deletes them. Only complete answers are stored
-(never errors, cancellations or broken streams), for `cache.ttl` seconds.
+settings, the sampling parameters, every message as built from the request, and the RAG
+documents with the settings that fit them into the prompt. A model that is updated, or a
+provider whose settings change, therefore simply stops matching its old entries; removing a
+model also deletes them. Only complete answers are stored (never errors, cancellations or broken
+streams), for `cache.ttl` seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from geri.cost.periods import to_micros
 from geri.settings import Settings
 from geri.store import Store
 from geri.store.base import CacheStats
-from geri.types import ChatRequest, ContextReport, FinishReason, ModelInfo, Usage
+from geri.types import ChatRequest, ContextReport, Document, FinishReason, ModelInfo, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +71,16 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self.settings.cache.enabled
 
-    def key(self, info: ModelInfo, chat: ChatRequest) -> str:
-        """The key of `chat` sent to `info`, as things stand now."""
+    def key(self, info: ModelInfo, chat: ChatRequest, documents: tuple[Document, ...]) -> str:
+        """The key of `chat` with its RAG `documents` sent to `info`, as things stand now.
+
+        The documents and the prompt settings are part of it because the prompt is fitted
+        from them (after the lookup, so a hit never loads a tokenizer).
+        """
         options = self.settings.providers.get(info.provider)
         material = {
+            "documents": [asdict(d) for d in documents],
+            "prompt": self.settings.prompt.model_dump(mode="json") if documents else None,
             "model": asdict(info),
             "file": _file_identity(info),
             "provider": options.model_dump(mode="json") if options else None,

@@ -328,7 +328,7 @@ class Engine:
         """The cached answer to `call`, if the cache is on for it and has one."""
         if not (call.request.use_cache and self.cache.enabled):
             return None
-        call.key = self.cache.key(call.info, call.chat)
+        call.key = self.cache.key(call.info, call.chat, call.request.documents)
         return await asyncio.to_thread(self.cache.get, call.key)
 
     async def _prepare(self, call: _Call) -> None:

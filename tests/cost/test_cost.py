@@ -62,10 +62,11 @@ def test_shipped_prices_and_overrides(tmp_path: Path) -> None:
     )
     registry = ModelRegistry(settings, open_store(tmp_path / "g.db"))
     shipped = ModelRegistry(Settings(), open_store(tmp_path / "h.db")).get("gpt-4o")
-    assert shipped.input_price > 0 and shipped.output_price > shipped.input_price
+    assert shipped.input_price > 0
+    assert shipped.output_price > shipped.input_price
     overridden = registry.get("gpt-4o")
     assert (overridden.input_price, overridden.output_price) == (1_000_000, 2_000_000)
-    assert [m for m in registry.list() if m.id == "gpt-4o"][0] == overridden
+    assert next(m for m in registry.list() if m.id == "gpt-4o") == overridden
     assert (registry.get("mine").input_price, registry.get("mine").output_price) == (
         1_500_000,
         3_000_000,

@@ -57,7 +57,8 @@ def test_fifty_processes_never_overspend(store: Store, location: str, tmp_path: 
         for _ in range(PROCESSES)
     ]
     for worker in workers:  # everyone has opened the store and waits at the line
-        assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == "ready\n"
     start.touch()
     outcomes = [worker.communicate(timeout=120)[0].strip() for worker in workers]
     assert all(w.returncode == 0 for w in workers)
@@ -66,4 +67,3 @@ def test_fifty_processes_never_overspend(store: Store, location: str, tmp_path: 
     [state] = ledger.status()
     assert state.spend.settled_micros == LIMIT // EACH * EACH
     assert state.spend.reserved_micros == 0
-

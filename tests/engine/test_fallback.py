@@ -168,7 +168,9 @@ async def test_unreachable_goes_local_in_a_stream_with_the_notice_first(rig: Rig
         "fallback", "OpenAI cannot be reached for gpt — answering with local smol for this request"
     )
     assert "".join(c.text for c in chunks) == "streamed locally"
-    assert chunks[-1].result is not None and chunks[-1].result.model == "smol"
+    final = chunks[-1].result
+    assert final is not None
+    assert final.model == "smol"
 
 
 async def test_with_fallback_off_the_budget_error_names_the_fix(tmp_path: Path) -> None:

@@ -44,8 +44,6 @@ def record(n: int, **changes: object) -> RequestRecord:
     return RequestRecord(**fields)  # type: ignore[arg-type]
 
 
-
-
 def test_records_round_trip_newest_first(store: Store) -> None:
     for n in range(5):
         store.record_request(record(n, ttft_ms=2.5 if n == 3 else None, streamed=n == 3))
