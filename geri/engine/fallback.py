@@ -69,7 +69,7 @@ def fallback_text(
     elif isinstance(error, ProviderTimeout):
         trouble = f"{label} is not answering in time for {failed.id}"
     else:
-        trouble = f"{label} cannot be reached for {failed.id}"
+        trouble = f"{label} is unavailable for {failed.id}"
     return f"{trouble} — answering with {target} for this request"
 
 

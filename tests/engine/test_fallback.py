@@ -165,7 +165,7 @@ async def test_unreachable_goes_local_in_a_stream_with_the_notice_first(rig: Rig
     rig.enqueue("smol", "streamed", " locally")
     chunks = [c async for c in rig.engine.stream(Request("q"))]
     assert chunks[0].notice == Notice(
-        "fallback", "OpenAI cannot be reached for gpt — answering with local smol for this request"
+        "fallback", "OpenAI is unavailable for gpt — answering with local smol for this request"
     )
     assert "".join(c.text for c in chunks) == "streamed locally"
     final = chunks[-1].result
