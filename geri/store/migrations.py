@@ -8,96 +8,112 @@ New migrations are appended, never edited or reordered.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlite_utils import Database
-
-Migration = Callable[[Database], None]
+Migration = Callable[[sqlite3.Connection], None]
 
 
-def m001_initial(db: Database) -> None:
-    db.table("requests").create(
-        {
-            "id": str,
-            "created_at": str,
-            "model": str,
-            "provider": str,
-            "prompt": str,
-            "response": str,
-            "input_tokens": int,
-            "output_tokens": int,
-            "latency_ms": float,
-            "ttft_ms": float,
-            "cost_micros": int,
-            "status": str,
-            "error": str,
-            "streamed": int,
-        },
-        pk="id",
-        not_null={"created_at", "model", "status"},
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT,
+            prompt TEXT,
+            response TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            latency_ms FLOAT,
+            ttft_ms FLOAT,
+            cost_micros INTEGER,
+            status TEXT NOT NULL,
+            error TEXT,
+            streamed INTEGER
+        )
+        """
     )
-    db.table("requests").create_index(["created_at"])
-    db.table("models").create(
-        {
-            "id": str,
-            "provider": str,
-            "source": str,
-            "info": str,
-            "added_at": str,
-        },
-        pk="id",
-        not_null={"provider", "source", "info"},
+    db.execute("CREATE INDEX idx_requests_created_at ON requests (created_at)")
+    db.execute(
+        """
+        CREATE TABLE models (
+            id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            source TEXT NOT NULL,
+            info TEXT NOT NULL,
+            added_at TEXT
+        )
+        """
     )
-    db.table("state").create({"key": str, "value": str}, pk="key")
+    db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT)")
 
 
-def m002_health(db: Database) -> None:
-    db.table("health").create(
-        {"model_id": str, "checked_at": str, "ok": int, "latency_ms": float, "error": str},
-        not_null={"model_id", "checked_at", "ok"},
+def m002_health(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE health (
+            model_id TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            latency_ms FLOAT,
+            error TEXT
+        )
+        """
     )
-    db.table("health").create_index(["model_id", "checked_at"])
-    db.table("requests").create_index(["model", "created_at"])
+    db.execute("CREATE INDEX idx_health_model_id_checked_at ON health (model_id, checked_at)")
+    db.execute("CREATE INDEX idx_requests_model_created_at ON requests (model, created_at)")
 
 
-def m003_budgets_and_cache(db: Database) -> None:
+def m003_budgets_and_cache(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE requests ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
-    db.table("budgets").create(
-        {"scope": str, "period": str, "limit_micros": int},
-        pk=("scope", "period"),
-        not_null={"limit_micros"},
+    db.execute(
+        """
+        CREATE TABLE budgets (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            limit_micros INTEGER NOT NULL,
+            PRIMARY KEY (scope, period)
+        )
+        """
     )
-    db.table("ledger").create(
-        {
-            "id": str,
-            "at_us": int,
-            "provider": str,
-            "model": str,
-            "amount_micros": int,
-            "settled": int,
-            "expires_us": int,
-        },
-        pk="id",
-        not_null={"at_us", "provider", "amount_micros", "settled", "expires_us"},
+    db.execute(
+        """
+        CREATE TABLE ledger (
+            id TEXT PRIMARY KEY,
+            at_us INTEGER NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT,
+            amount_micros INTEGER NOT NULL,
+            settled INTEGER NOT NULL,
+            expires_us INTEGER NOT NULL
+        )
+        """
     )
-    db.table("ledger").create_index(["at_us"])
-    db.table("claims").create({"key": str, "at": str}, pk="key")
-    db.table("cache").create(
-        {"key": str, "model": str, "created_us": int, "expires_us": int, "value": str},
-        pk="key",
-        not_null={"model", "created_us", "expires_us", "value"},
+    db.execute("CREATE INDEX idx_ledger_at_us ON ledger (at_us)")
+    db.execute("CREATE TABLE claims (key TEXT PRIMARY KEY, at TEXT)")
+    db.execute(
+        """
+        CREATE TABLE cache (
+            key TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            expires_us INTEGER NOT NULL,
+            value TEXT NOT NULL
+        )
+        """
     )
-    db.table("cache").create_index(["created_us"])
-    db.table("cache").create_index(["model"])
+    db.execute("CREATE INDEX idx_cache_created_us ON cache (created_us)")
+    db.execute("CREATE INDEX idx_cache_model ON cache (model)")
 
 
 MIGRATIONS: list[Migration] = [m001_initial, m002_health, m003_budgets_and_cache]
 
 
-def migrate(db: Database, migrations: list[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the migrations `db` has not seen; return their names."""
-    conn = db.conn
+def migrate(conn: sqlite3.Connection, migrations: list[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations `conn`'s database has not seen; return their names."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -108,7 +124,7 @@ def migrate(db: Database, migrations: list[Migration] = MIGRATIONS) -> list[str]
         for migration in migrations:
             if migration.__name__ in done:
                 continue
-            migration(db)
+            migration(conn)
             conn.execute(
                 "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
                 (migration.__name__, datetime.now(UTC).isoformat()),

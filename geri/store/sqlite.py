@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from geri.errors import StoreError
 from geri.store.base import (
     HealthCheck,
@@ -40,12 +38,14 @@ class SQLiteStore(LedgerAndCache):
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._db = Database(conn)
-            migrate(self._db)
+            self._conn = conn
+            migrate(conn)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"Cannot open the database {path}: {exc}. Check that the directory is writable "
@@ -57,15 +57,14 @@ class SQLiteStore(LedgerAndCache):
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         with self._lock:
             try:
-                with self._db.atomic():
-                    return self._db.execute(sql, params).rowcount
+                return self._conn.execute(sql, params).rowcount
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
 
     def _tx(self, work: Callable[[Execute], T]) -> T:
         """Run `work` in a `BEGIN IMMEDIATE` transaction: no other writer, in any process."""
         with self._lock:
-            conn = self._db.conn
+            conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -81,15 +80,14 @@ class SQLiteStore(LedgerAndCache):
     def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         with self._lock:
             try:
-                with self._db.conn:
-                    return _execute(self._db.conn)(sql, params)
+                return _execute(self._conn)(sql, params)
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot use {self.path}: {exc}.") from exc
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                return self._conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot read {self.path}: {exc}.") from exc
 
@@ -100,19 +98,18 @@ class SQLiteStore(LedgerAndCache):
             "streamed": int(record.streamed),
             "cached": int(record.cached),
         }
-        with self._lock:
-            try:
-                self._db.table("requests").insert(row)
-            except sqlite3.Error as exc:
-                raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
+        self._write(
+            f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
 
     def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
-        with self._lock:
-            rows = list(
-                self._db.table("requests").rows_where(
-                    order_by="created_at desc, rowid desc", limit=max(limit, 0)
-                )
-            )
+        names = RequestRecord.__slots__
+        found = self._read(
+            f"SELECT {', '.join(names)} FROM requests ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (max(limit, 0),),
+        )
+        rows = [dict(zip(names, values, strict=True)) for values in found]
         return [
             RequestRecord(
                 **{
@@ -200,7 +197,7 @@ class SQLiteStore(LedgerAndCache):
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._conn.close()
 
 
 def _execute(conn: sqlite3.Connection) -> Execute:
