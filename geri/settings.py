@@ -139,6 +139,24 @@ class Cache(_Section):
     max_entries: int = Field(10_000, ge=1, description="Entries kept; the oldest go first.")
 
 
+class Vision(_Section):
+    """How images and videos are read before a vision model sees them."""
+
+    max_input_mb: int = Field(50, ge=1, description="Largest image file accepted, in MiB.")
+    max_video_mb: int = Field(2048, ge=1, description="Largest video accepted, in MiB.")
+    max_pixels: int = Field(
+        50_000_000, ge=1, description="Most pixels in an image (a decompression-bomb guard)."
+    )
+    frames_per_second: float = Field(
+        0.0, ge=0, description="Video frames analysed per second; 0 picks frames at scene changes."
+    )
+    max_frames: int = Field(16, ge=1, le=1000, description="Most video frames analysed.")
+    scene_threshold: float = Field(
+        0.12, gt=0, le=1, description="How different (0-1) a frame must be to count as a new scene."
+    )
+    url_timeout: float = Field(30.0, gt=0, description="Seconds to fetch an image or video URL.")
+
+
 class Price(_Section):
     """A model's price, overriding the shipped one."""
 
@@ -327,7 +345,12 @@ class Settings(_Section):
     )
     models: tuple[ModelEntry, ...] = Field((), description="Models beyond the registered ones.")
     default_model: str | None = Field(None, description="Model used when none is given.")
-    vision_models: tuple[str, ...] = Field((), description="Vision models, preferred first.")
+    vision_models: tuple[str, ...] = Field(
+        ("gpt-4o",),
+        description="Vision models for `geri vision`, preferred first; the first usable one "
+        "(with a key, or local) answers.",
+    )
+    vision: Vision = Vision()
     fallback: Fallback = Fallback()
     budgets: Budgets = Budgets()
     notifications: Notifications = Notifications()

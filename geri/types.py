@@ -141,6 +141,7 @@ class Request:
     documents: tuple[Document, ...] = ()
     constraints: Constraints = field(default_factory=Constraints)
     use_cache: bool = True
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 from geri import __version__
-from geri.cli import ask, budget, cache, config, daemon, install, keys, logs, models, route
+from geri.cli import (
+    ask,
+    budget,
+    cache,
+    config,
+    daemon,
+    install,
+    keys,
+    logs,
+    models,
+    route,
+    vision,
+)
 
 app = typer.Typer(
     name="geri",
@@ -41,6 +53,7 @@ def _root(
 
 app.command(name="install")(install.install)
 app.command(name="ask")(ask.ask)
+app.command(name="vision")(vision.vision)
 app.command(name="route")(route.route)
 app.command(name="logs")(logs.logs)
 app.add_typer(models.app, name="models")

@@ -27,6 +27,12 @@ def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
 
 
 def piped_stdin() -> str | None:
+    """The text piped into stdin (see `piped_bytes`), decoded as UTF-8."""
+    data = piped_bytes()
+    return data.decode("utf-8", errors="replace") if data else None
+
+
+def piped_bytes() -> bytes | None:
     """The text piped or redirected into stdin, or None when stdin is a terminal or empty device.
 
     Only pipes and regular files are read, so a terminal, /dev/null or a closed stdin never
@@ -38,5 +44,4 @@ def piped_stdin() -> str | None:
         return None
     if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
         return None
-    data = sys.stdin.buffer.read()
-    return data.decode("utf-8", errors="replace") if data else None
+    return sys.stdin.buffer.read() or None

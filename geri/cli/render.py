@@ -105,6 +105,28 @@ def transfer(title: str) -> Iterator[Callable[[int, int | None], None]]:
         yield advance
 
 
+@contextmanager
+def video_progress(title: str) -> Iterator[Callable[[float, float | None], None]]:
+    """A bar over a video's length in seconds (on stderr; answers printed meanwhile go above)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+    )
+    task = bar.add_task(_escape(title), total=None)
+
+    def advance(done: float, total: float | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield advance
+
+
 def install_plan(plan: Plan) -> None:
     """What `geri install` is about to do, on stderr."""
     hw = plan.hardware

@@ -172,7 +172,7 @@ class Engine:
     async def ask(self, request: Request) -> Result:
         """Answer `request` in one piece."""
         _validate(request)
-        info = await self.resolve(request)
+        info = _takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
         tried: list[str] = []
         while True:
@@ -204,7 +204,7 @@ class Engine:
         happen.
         """
         _validate(request)
-        info = await self.resolve(request)
+        info = _takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
         tried: list[str] = []
         sent = 0
@@ -623,6 +623,15 @@ def _chat(
 def _pieces(text: str) -> list[str]:
     """A cached answer cut into word-sized chunks, so it replays as a stream."""
     return re.findall(r"\s+|\S+\s*", text) or [text]
+
+
+def _takes_images(request: Request, info: ModelInfo) -> ModelInfo:
+    if request.images and info.kind != "vision":
+        raise InputError(
+            f"Model {info.id!r} does not take images: choose a vision model with --model "
+            "(the 'kind' column of 'geri models list'), or set vision_models in the settings."
+        )
+    return info
 
 
 def _validate(request: Request) -> None:

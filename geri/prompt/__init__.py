@@ -57,7 +57,8 @@ def _messages(
     messages: list[Message] = []
     if request.system:
         messages.append(Message("system", request.system))
-    messages.append(Message("user", render(template, request.prompt, documents)))
+    user = render(template, request.prompt, documents)
+    messages.append(Message("user", user, images=request.images))
     return tuple(messages)
 
 

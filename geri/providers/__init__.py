@@ -19,6 +19,15 @@ from geri.types import ModelInfo
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRules:
+    """What a provider accepts as an image: formats (Pillow's names), longest side, size."""
+
+    formats: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF")
+    max_side: int = 2048
+    max_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     target: str
     label: str
@@ -26,10 +35,15 @@ class ProviderSpec:
     takes_key: bool = False
     key_env: tuple[str, ...] = ()
     base_url: str | None = None
+    images: ImageRules = ImageRules()
 
 
 PROVIDERS: dict[str, ProviderSpec] = {
-    "llama.cpp": ProviderSpec("geri.providers.llamacpp:LlamaCppProvider", "llama.cpp"),
+    "llama.cpp": ProviderSpec(
+        "geri.providers.llamacpp:LlamaCppProvider",
+        "llama.cpp",
+        images=ImageRules(formats=("PNG", "JPEG"), max_side=1344),
+    ),
     "bitnet": ProviderSpec("geri.providers.bitnet:BitNetProvider", "BitNet"),
     "openai": ProviderSpec(
         "geri.providers.openai:OpenAIProvider",
@@ -50,6 +64,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         takes_key=True,
         key_env=("ANTHROPIC_API_KEY",),
         base_url="https://api.anthropic.com",
+        images=ImageRules(max_side=1568, max_bytes=5 * 1024 * 1024),
     ),
     "google": ProviderSpec(
         "geri.providers.google:GoogleProvider",
@@ -58,6 +73,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         takes_key=True,
         key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
         base_url="https://generativelanguage.googleapis.com",
+        images=ImageRules(formats=("PNG", "JPEG", "WEBP"), max_side=3072),
     ),
 }
 

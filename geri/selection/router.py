@@ -60,9 +60,12 @@ class Router:
         text = " ".join(
             [request.system or "", request.prompt, *(d.content for d in request.documents)]
         )
+        given = request.constraints
+        if request.images and not given.needs_vision:
+            given = replace(given, needs_vision=True)
         return rank(
             models,
-            self.constraints(request.constraints),
+            self.constraints(given),
             weights=self.settings.routing.weights.normalised(),
             observed=observed,
             free_ram=self._free_ram(),

@@ -190,7 +190,8 @@ def test_two_concurrent_installs_download_once(hub: HubServer, geri_home: Path) 
         for _ in range(2)
     ]
     outputs = [c.communicate(timeout=120) for c in children]
-    assert [c.returncode for c in children] == [0, 0], outputs
+    errors = "\n---\n".join(err[-3000:] for _, err in outputs)
+    assert [c.returncode for c in children] == [0, 0], errors
     assert len(hub.gets(TINY.file)) == 1
     assert sorted("Installed tiny" in out for out, _ in outputs) == [False, True]
     assert destination(geri_home).stat().st_size == TINY.size

@@ -1,0 +1,123 @@
+"""Vision requests through the engine: pick the vision model, fit the image, merge video answers.
+
+The model comes first (an explicit `--model`, else the first usable entry of `vision_models`,
+else the best vision model by efficiency score), because what the image must look like depends
+on its provider (`ImageRules`). A video is analysed frame by frame as frames are picked, and
+the per-frame answers are merged into one timeline: '[00:12] a dog enters from the left'. The
+CLI (`geri vision`) and the daemon's VisionService both use this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+
+from geri.engine import Engine
+from geri.errors import InputError, ModelNotFound
+from geri.providers import provider_spec
+from geri.selection.selector import require
+from geri.types import Constraints, Image, ModelInfo, Request, Result
+from geri.vision.image import fit_image, prepare_image
+from geri.vision.video import Frame, timestamp
+
+IMAGE_QUESTION = "Describe this image in detail."
+VIDEO_QUESTION = "Describe what is happening in this frame."
+
+
+@dataclass(frozen=True, slots=True)
+class FrameAnswer:
+    timestamp: float
+    result: Result
+
+    def line(self) -> str:
+        return f"[{timestamp(self.timestamp)}] {self.result.text.strip()}"
+
+
+def merge(answers: list[FrameAnswer]) -> str:
+    """The per-frame answers as one timeline, in video order."""
+    return "\n".join(a.line() for a in sorted(answers, key=lambda a: a.timestamp))
+
+
+class VisionProcessor:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def choose(self, model: str | None) -> ModelInfo:
+        """The vision model to use: `model`, else the first usable of `vision_models`, else auto."""
+        registry, router = self.engine.registry, self.engine.router
+        if model is not None and model != "auto":
+            info = await asyncio.to_thread(registry.get, model)
+            if info.kind != "vision":
+                raise InputError(
+                    f"Model {model!r} does not take images. Vision models: "
+                    f"{', '.join(await self._vision_ids()) or 'none'}."
+                )
+            return info
+        refusals = []
+        if model is None:
+            for candidate in self.engine.settings.vision_models:
+                try:
+                    info = await asyncio.to_thread(registry.get, candidate)
+                except ModelNotFound:
+                    refusals.append(f"{candidate}: not a known model")
+                    continue
+                why = router.unusable(info)
+                if why is None and info.kind == "vision":
+                    return info
+                refusals.append(f"{candidate}: {why or 'does not take images'}")
+        ranking = await router.route(Request("image", constraints=Constraints(needs_vision=True)))
+        if not ranking.candidates and refusals:
+            raise ModelNotFound(
+                "No vision model is usable ("
+                + "; ".join(refusals)
+                + "). Add a key (e.g. 'geri keys set openai'), or pick one with --model."
+            )
+        return self.engine.balancer.choose(require(ranking))
+
+    async def prepare(self, data: bytes, name: str, info: ModelInfo) -> Image:
+        """`data` checked and fitted to `info`'s provider (in a worker thread: it decodes)."""
+        rules = provider_spec(info.provider).images
+        limit = self.engine.settings.vision.max_pixels
+        return await asyncio.to_thread(prepare_image, data, name, rules, max_pixels=limit)
+
+    def request(self, template: Request, info: ModelInfo, image: Image, question: str) -> Request:
+        return replace(template, prompt=question, images=(image,), model=info.id)
+
+    async def frames(
+        self,
+        frames: Iterator[Frame] | AsyncIterator[Frame],
+        template: Request,
+        info: ModelInfo,
+        question: str | None,
+    ) -> AsyncIterator[FrameAnswer]:
+        """Each frame's answer as soon as it is ready, in video order."""
+        rules = provider_spec(info.provider).images
+        question = question or VIDEO_QUESTION
+        async for frame in _aiter(frames):
+            image = await asyncio.to_thread(fit_image, frame.image, rules)
+            prompt = (
+                f"{question}\n\n(This is the frame at {timestamp(frame.timestamp)} of a video.)"
+            )
+            result = await self.engine.ask(self.request(template, info, image, prompt))
+            yield FrameAnswer(frame.timestamp, result)
+
+    async def _vision_ids(self) -> list[str]:
+        return [m.id for m in await self.engine.list_models() if m.kind == "vision"][:8]
+
+
+async def _aiter(frames: Iterator[Frame] | AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+    """Frames from a blocking iterator (decoding runs in a worker thread) or an async one."""
+    if isinstance(frames, AsyncIterator):
+        async for frame in frames:
+            yield frame
+        return
+    while True:
+        picked = await asyncio.to_thread(_next_or_none, frames)
+        if picked is None:
+            return
+        yield picked
+
+
+def _next_or_none(frames: Iterator[Frame]) -> Frame | None:
+    return next(frames, None)
