@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 READABLE = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+ORIENTATION = 0x0112  # the EXIF tag
 MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -108,7 +109,10 @@ def open_image(data: bytes, name: str, *, max_pixels: int) -> PILImage:
         )
         raise InputError(f"{name} is not an image.{hint}") from None
     except (Pillow.DecompressionBombError, Pillow.DecompressionBombWarning):
-        raise InputError(f"{name} declares too many pixels to decode safely.") from None
+        raise InputError(
+            f"{name} declares too many pixels to decode safely (over {max_pixels:,}, "
+            "vision.max_pixels)."
+        ) from None
     except OSError as exc:
         raise InputError(f"{name} is damaged or truncated: {exc}.") from None
     if image.format not in READABLE:
@@ -132,20 +136,19 @@ def fit_image(image: PILImage, rules: ImageRules, original: bytes | None = None)
 
     fmt = image.format or ""
     animated = getattr(image, "is_animated", False)
-    upright = ImageOps.exif_transpose(image) or image
+    turned = image.getexif().get(ORIENTATION, 1) not in (None, 1)
     fits = max(image.size) <= rules.max_side
     if (
         original is not None
         and fmt in rules.formats
-        and not animated
+        and not (animated or turned)
         and fits
-        and upright is image
         and len(original) <= rules.max_bytes
     ):
         return Image(original, MIME[fmt])
     if animated:
-        upright.seek(0)
-    frame = upright.copy()
+        image.seek(0)
+    frame = ImageOps.exif_transpose(image) if turned else image.copy()
     if not fits:
         frame.thumbnail((rules.max_side, rules.max_side), Pillow.Resampling.LANCZOS)
     alpha = frame.mode in ("RGBA", "LA") or (frame.mode == "P" and "transparency" in frame.info)
@@ -154,13 +157,22 @@ def fit_image(image: PILImage, rules: ImageRules, original: bytes | None = None)
         if len(encoded) <= rules.max_bytes:
             return Image(encoded, "image/png")
     rgb = frame.convert("RGB")
-    for quality in (90, 80, 65, 50):
-        encoded = _encode(rgb, "JPEG", quality=quality)
-        if len(encoded) <= rules.max_bytes:
-            return Image(encoded, "image/jpeg")
+    for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
+        smaller = (
+            rgb
+            if scale == 1.0
+            else rgb.resize(
+                (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                Pillow.Resampling.LANCZOS,
+            )
+        )
+        for quality in (90, 75, 60):
+            encoded = _encode(smaller, "JPEG", quality=quality)
+            if len(encoded) <= rules.max_bytes:
+                return Image(encoded, "image/jpeg")
     raise InputError(
-        f"The image stays over the provider's {rules.max_bytes // 2**20} MiB limit even "
-        "compressed; scale it down first."
+        f"The image stays over the provider's limit of {rules.max_bytes:,} bytes even "
+        "compressed and scaled down; crop or shrink it first."
     )
 
 

@@ -1,7 +1,7 @@
 """Video frames for vision models: decoded with PyAV, picked at scene changes or a fixed rate.
 
 Scene mode (the default, `frames_per_second = 0`) keeps the first frame and then each frame
-that differs enough from the last one kept (the mean absolute difference of 32x32 grayscale
+that differs enough from the last one kept (the mean absolute difference of 16x16 colour
 thumbnails, 0-1, against `scene_threshold`), at most one per `min_gap` seconds. Fixed-rate mode
 keeps one frame per 1/fps seconds, spread further when the video is long enough that `max_frames`
 would otherwise stop it early. Either way no more than `max_frames` frames come out. Frames are
@@ -45,11 +45,12 @@ class SceneFilter:
     def keep(self, image: PILImage, timestamp: float) -> bool:
         from PIL import ImageChops, ImageStat
 
-        thumb = image.convert("L").resize((32, 32))
+        thumb = image.convert("RGB").resize((16, 16))
         if self._last is not None and self._last_at is not None:
             if timestamp - self._last_at < self.min_gap:
                 return False
-            diff = ImageStat.Stat(ImageChops.difference(thumb, self._last)).mean[0] / 255
+            bands = ImageStat.Stat(ImageChops.difference(thumb, self._last)).mean
+            diff = sum(bands) / len(bands) / 255
             if diff < self.threshold:
                 return False
         self._last, self._last_at = thumb, timestamp
