@@ -113,15 +113,16 @@ def video_progress(title: str) -> Iterator[Callable[[float, float | None], None]
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TextColumn("{task.fields[position]}"),
         TimeElapsedColumn(),
         console=_err,
         transient=True,
     )
-    task = bar.add_task(_escape(title), total=None)
+    task = bar.add_task(_escape(title), total=None, position="")
 
     def advance(done: float, total: float | None) -> None:
-        bar.update(task, completed=done, total=total)
+        position = f"{done:.0f} s" + (f" of {total:.0f} s" if total else "")
+        bar.update(task, completed=done, total=total, position=position)
 
     with bar:
         yield advance
