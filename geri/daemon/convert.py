@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
 from geri.types import (
     Constraints,
@@ -23,12 +25,10 @@ KINDS: dict[str, NoticeKind] = {
 }
 
 
-def request_from_proto(message: pb.WolfRequest) -> Request:
-    params = message.parameters
+def sampling_from_proto(params: pb.Parameters, prompt: str = "") -> Request:
+    """A request carrying only `params` (defaults where unset), to be filled in."""
     return Request(
-        prompt=message.prompt,
-        system=message.system_prompt or None,
-        model=message.model or None,
+        prompt=prompt,
         max_tokens=params.max_tokens if params.HasField("max_tokens") else DEFAULTS.max_tokens,
         temperature=(
             params.temperature if params.HasField("temperature") else DEFAULTS.temperature
@@ -36,6 +36,14 @@ def request_from_proto(message: pb.WolfRequest) -> Request:
         top_p=params.top_p if params.HasField("top_p") else DEFAULTS.top_p,
         seed=params.seed if params.HasField("seed") else None,
         stop=tuple(params.stop),
+    )
+
+
+def request_from_proto(message: pb.WolfRequest) -> Request:
+    return replace(
+        sampling_from_proto(message.parameters, message.prompt),
+        system=message.system_prompt or None,
+        model=message.model or None,
         documents=tuple(
             Document(
                 d.id,

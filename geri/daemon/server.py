@@ -28,10 +28,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from geri.daemon._pb.geri.v1 import wolf_pb2, wolf_pb2_grpc
+from geri.daemon._pb.geri.v1 import vision_pb2, vision_pb2_grpc, wolf_pb2, wolf_pb2_grpc
 from geri.daemon.auth import TokenAuth
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
+from geri.daemon.vision import VisionServicer
 from geri.engine import Engine, open_engine
 from geri.errors import ConfigError, GeriError
 from geri.paths import Paths
@@ -39,7 +40,10 @@ from geri.selection.health import run_periodically
 from geri.settings import Daemon, Settings, load_settings
 
 log = logging.getLogger("geri.daemon")
-SERVICES = (wolf_pb2.DESCRIPTOR.services_by_name["WolfService"].full_name,)
+SERVICES = (
+    wolf_pb2.DESCRIPTOR.services_by_name["WolfService"].full_name,
+    vision_pb2.DESCRIPTOR.services_by_name["VisionService"].full_name,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class DaemonServer:
             ],
         )
         wolf_pb2_grpc.add_WolfServiceServicer_to_server(WolfServicer(self.state), self.server)
+        vision_pb2_grpc.add_VisionServiceServicer_to_server(VisionServicer(self.state), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -1,0 +1,121 @@
+"""The daemon's VisionService: images, whole videos and live video streams, over gRPC.
+
+It runs the same `VisionProcessor` as `geri vision`: the model is chosen the same way, images
+are checked and fitted to its provider, a video's frames are picked at scene changes or a fixed
+rate. Each call holds one queue slot for its model for as long as it runs. In a video stream the
+client sends frames as they are captured; near-identical ones are skipped (the scene filter with
+no minimum gap), and each analysed frame's answer is sent back as soon as it is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+
+from geri.daemon._pb.geri.v1 import vision_pb2 as pb
+from geri.daemon._pb.geri.v1 import vision_pb2_grpc, wolf_pb2
+from geri.daemon.convert import result_to_proto, sampling_from_proto
+from geri.daemon.servicers import CallFailed, DaemonState, end, failures
+from geri.vision.image import open_image
+from geri.vision.processor import IMAGE_QUESTION, FrameAnswer, VisionProcessor, merge
+from geri.vision.video import Frame, SceneFilter, extract_frames
+
+
+class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[misc]
+    def __init__(self, state: DaemonState) -> None:
+        self.state = state
+
+    async def AnalyzeImage(
+        self, message: pb.ImageAnalysisRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImageAnalysisResponse:
+        try:
+            with failures():
+                processor = VisionProcessor(self.state.engine)
+                info = await processor.choose(message.model or None)
+                image = await processor.prepare(message.image, "the image", info)
+                template = sampling_from_proto(message.parameters)
+                question = message.question or IMAGE_QUESTION
+                request = processor.request(template, info, image, question)
+                async with self.state.scheduler.slot(info.id, message.priority):
+                    result = await processor.engine.ask(request)
+                return pb.ImageAnalysisResponse(text=result.text, details=result_to_proto(result))
+        except CallFailed as failure:
+            await end(context, failure)
+
+    async def AnalyzeVideo(
+        self, message: pb.VideoAnalysisRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VideoAnalysisResponse:
+        try:
+            with failures():
+                processor = VisionProcessor(self.state.engine)
+                limits = processor.engine.settings.vision
+                info = await processor.choose(message.model or None)
+                frames = extract_frames(
+                    message.video,
+                    frames_per_second=message.frames_per_second,
+                    max_frames=message.max_frames or limits.max_frames,
+                    scene_threshold=limits.scene_threshold,
+                )
+                template = sampling_from_proto(message.parameters)
+                async with self.state.scheduler.slot(info.id, message.priority):
+                    answers = [
+                        a
+                        async for a in processor.frames(
+                            frames, template, info, message.question or None
+                        )
+                    ]
+                return pb.VideoAnalysisResponse(
+                    frames=[_frame(a) for a in answers],
+                    summary=merge(answers),
+                    model_used=info.id,
+                )
+        except CallFailed as failure:
+            await end(context, failure)
+
+    async def AnalyzeVideoStream(
+        self,
+        chunks: AsyncIterator[pb.VideoStreamChunk],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.VideoAnalysisChunk]:
+        try:
+            with failures():
+                first = await anext(aiter(chunks), None)
+                if first is None:
+                    return
+                processor = VisionProcessor(self.state.engine)
+                info = await processor.choose(first.model or None)
+                frames = self._decoded(first, chunks)
+                template = sampling_from_proto(wolf_pb2.Parameters())
+                async with self.state.scheduler.slot(info.id, 0):
+                    async for answer in processor.frames(
+                        frames, template, info, first.question or None
+                    ):
+                        yield pb.VideoAnalysisChunk(frame=_frame(answer))
+        except CallFailed as failure:
+            await end(context, failure)
+
+    async def _decoded(
+        self, first: pb.VideoStreamChunk, rest: AsyncIterator[pb.VideoStreamChunk]
+    ) -> AsyncIterator[Frame]:
+        """The stream's frames as images, near-duplicates skipped; a bad frame ends the call."""
+        limits = self.state.engine.settings.vision
+        scenes = SceneFilter(limits.scene_threshold, min_gap=0.0)
+
+        async def chunks() -> AsyncIterator[pb.VideoStreamChunk]:
+            yield first
+            async for chunk in rest:
+                yield chunk
+
+        async for chunk in chunks():
+            name = f"the frame at {chunk.timestamp_seconds:.3f} s"
+            image = await asyncio.to_thread(
+                open_image, chunk.frame, name, max_pixels=limits.max_pixels
+            )
+            if scenes.keep(image, chunk.timestamp_seconds):
+                yield Frame(chunk.timestamp_seconds, image)
+
+
+def _frame(answer: FrameAnswer) -> pb.FrameAnalysis:
+    return pb.FrameAnalysis(timestamp_seconds=answer.timestamp, text=answer.result.text)
