@@ -45,6 +45,24 @@ class LocalModel(_Section):
         description="Jinja chat template used instead of the one stored in the file "
         "(rendered in a sandbox).",
     )
+    mmproj: Path | None = Field(
+        None,
+        description="The vision projector (mmproj / CLIP GGUF) of a llava-style model; with it "
+        "the model takes images.",
+    )
+    vision_handler: Literal[
+        "llava15",
+        "llava16",
+        "moondream",
+        "nanollava",
+        "minicpmv26",
+        "qwen25vl",
+        "llama3-vision-alpha",
+        "mtmd",
+    ] = Field(
+        "llava15",
+        description="llama-cpp-python's chat handler for the model family (with mmproj).",
+    )
 
 
 class CloudModel(_Section):

@@ -176,11 +176,15 @@ class ModelRegistry:
     def _from_settings(self, entry: LocalModel | CloudModel) -> ModelInfo:
         if isinstance(entry, LocalModel):
             metadata = {"chat_template": entry.chat_template} if entry.chat_template else {}
+            if entry.mmproj is not None:
+                metadata["mmproj"] = str(entry.mmproj.expanduser())
+                metadata["vision_handler"] = entry.vision_handler
             return ModelInfo(
                 id=entry.id,
                 provider=entry.provider,
                 source=str(entry.path.expanduser()),
                 name=entry.path.stem,
+                kind="vision" if entry.mmproj is not None else "text",
                 context_window=entry.context_window or self.settings.performance.context_size,
                 metadata=metadata,
             )

@@ -11,6 +11,9 @@ Key decisions:
   Jinja environment (no code runs from a template); a file without one gets ChatML.
 * All llama.cpp work runs in worker threads; one generation at a time per loaded model, and
   the loaded model is kept for the provider's lifetime.
+* A llava-style model with a vision projector (`mmproj`) is loaded with llama-cpp-python's chat
+  handler for its family; requests with images go through `create_chat_completion`, which
+  embeds them, and text-only requests still use geri's own loop.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geri.errors import ContextTooLong, InputError, ModelLoadError, ProviderError
+from geri.errors import (
+    ContextTooLong,
+    InputError,
+    ModelFileError,
+    ModelLoadError,
+    ProviderError,
+)
 from geri.providers.base import ProviderContext
 from geri.providers.gguf import read_gguf
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
@@ -54,6 +63,7 @@ class _Loaded:
     llm: Llama
     render: Callable[[Sequence[Message]], tuple[str, list[str]]]
     is_end: Callable[[int], bool]
+    sees: bool = False  # loaded with a vision projector (mmproj)
 
 
 class LlamaCppProvider:
@@ -158,8 +168,10 @@ class LlamaCppProvider:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         threads = self._performance.threads or default_threads()
+        handler = self._vision_handler()
         try:
             llm = llama_cpp.Llama(
+                chat_handler=handler,
                 model_path=str(path),
                 n_ctx=self._info.context_window,
                 n_threads=threads,
@@ -212,13 +224,37 @@ class LlamaCppProvider:
         def is_end(token: int) -> bool:
             return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
 
-        return _Loaded(llm, render, is_end)
+        return _Loaded(llm, render, is_end, sees=handler is not None)
+
+    def _vision_handler(self) -> Any:
+        """llama-cpp-python's chat handler for the model's projector, or None without one."""
+        mmproj = self._info.metadata.get("mmproj")
+        if not mmproj:
+            return None
+        if not Path(mmproj).is_file():
+            raise ModelFileError(
+                f"The vision projector of model {self._info.id!r} is missing: {mmproj}. Fix "
+                "'mmproj' for this model in the settings."
+            )
+        from llama_cpp import llama_chat_format
+
+        name = self._info.metadata.get("vision_handler", "llava15")
+        handler = getattr(llama_chat_format, VISION_HANDLERS[name])
+        return handler(clip_model_path=mmproj, verbose=False)
 
     def _run(
         self, request: ChatRequest, on_text: Callable[[str], object], cancel: threading.Event
     ) -> tuple[Usage, FinishReason]:
         """Generate in the calling (worker) thread, handing text to `on_text` as it comes."""
         loaded = self._ensure_loaded()
+        if any(m.images for m in request.messages):
+            if not loaded.sees:
+                raise InputError(
+                    f"Model {self._info.id!r} has no vision projector: set 'mmproj' for it in "
+                    "the settings, or use a vision model."
+                )
+            with self._run_lock:
+                return self._run_vision(loaded.llm, request, on_text, cancel)
         with self._run_lock:
             prompt, stops = loaded.render(request.messages)
             llm = loaded.llm
@@ -240,6 +276,77 @@ class LlamaCppProvider:
             except RuntimeError as exc:
                 raise ProviderError(f"llama.cpp failed while generating: {exc}") from exc
             return Usage(len(tokens), produced), finish
+
+    def _run_vision(
+        self,
+        llm: Llama,
+        request: ChatRequest,
+        on_text: Callable[[str], object],
+        cancel: threading.Event,
+    ) -> tuple[Usage, FinishReason]:
+        """Images go through llama-cpp-python's chat handler, which embeds them with the
+        projector; text streams back chunk by chunk, cancellable between chunks."""
+        produced, finish = 0, "stop"
+        try:
+            chunks: Any = llm.create_chat_completion(
+                messages=vision_messages(request.messages),  # type: ignore[arg-type]
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                seed=request.seed,
+                stop=list(request.stop) or None,
+                stream=True,
+            )
+            for chunk in chunks:
+                if cancel.is_set():
+                    chunks.close()
+                    break
+                choice = chunk["choices"][0]
+                if text := choice["delta"].get("content"):
+                    produced += 1
+                    on_text(text)
+                if choice.get("finish_reason") == "length":
+                    finish = "length"
+        except ValueError as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not use the vision projector of model {self._info.id!r} "
+                f"({exc}). Check that 'mmproj' belongs to this model and that "
+                "'vision_handler' names its family."
+            ) from exc
+        except RuntimeError as exc:
+            raise ProviderError(f"llama.cpp failed while generating: {exc}") from exc
+        return Usage(max(llm.n_tokens - produced, 0), produced), finish  # type: ignore[return-value]
+
+
+VISION_HANDLERS = {
+    "llava15": "Llava15ChatHandler",
+    "llava16": "Llava16ChatHandler",
+    "moondream": "MoondreamChatHandler",
+    "nanollava": "NanoLlavaChatHandler",
+    "minicpmv26": "MiniCPMv26ChatHandler",
+    "qwen25vl": "Qwen25VLChatHandler",
+    "llama3-vision-alpha": "Llama3VisionAlphaChatHandler",
+    "mtmd": "MTMDChatHandler",
+}
+
+
+def vision_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages in the OpenAI shape llama-cpp-python's vision chat handlers read.
+
+    >>> from geri.types import Image
+    >>> vision_messages([Message("user", "What?", (Image(b"x", "image/png"),))])
+    [{'role': 'user', 'content': [{'type': 'text', 'text': 'What?'}, \
+{'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,eA=='}}]}]
+    """
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if not m.images:
+            out.append({"role": m.role, "content": m.content})
+            continue
+        parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
+        parts += [{"type": "image_url", "image_url": {"url": i.data_url()}} for i in m.images]
+        out.append({"role": m.role, "content": parts})
+    return out
 
 
 def _decode(
