@@ -77,6 +77,15 @@ class KeyStore:
     def providers(self) -> list[str]:
         return sorted(self._env_names)
 
+    def known(self) -> list[str]:
+        """Every key this store has seen: from the environment, and read from the keyring.
+
+        The log redaction filter strips these from every record.
+        """
+        names = {v for p in self._env_names for v in self.variables(p)}
+        found = [self._environ[n] for n in names if self._environ.get(n)]
+        return found + [key for _, key in self._cache.values() if key]
+
     def variables(self, provider: str) -> tuple[str, ...]:
         """Environment variables that hold `provider`'s key, in order of precedence."""
         own = f"GERI_{provider.upper().replace('.', '_').replace('-', '_')}_API_KEY"

@@ -175,6 +175,33 @@ class Vision(_Section):
     url_timeout: float = Field(30.0, gt=0, description="Seconds to fetch an image or video URL.")
 
 
+LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Logging(_Section):
+    """Where geri's own log goes (not the request log, which is in the store)."""
+
+    format: Literal["human", "json"] = Field(
+        "human", description="Lines for people, or one JSON object per record."
+    )
+    level: LevelName = Field("INFO", description="Least severe level written to the log file.")
+    console_level: LevelName = Field(
+        "WARNING", description="Least severe level shown on stderr (the daemon shows INFO)."
+    )
+    levels: dict[str, LevelName] = Field(
+        default_factory=dict,
+        description='Levels per component, e.g. {"geri.providers": "DEBUG"}.',
+    )
+    file: bool = Field(True, description="Write geri.log in the log directory.")
+    max_bytes: int = Field(10 * 2**20, ge=4096, description="Size at which the file rotates.")
+    backups: int = Field(5, ge=0, description="Rotated files kept.")
+    redact: tuple[str, ...] = Field(
+        (),
+        description="Regular expressions of further secrets to strip from every record "
+        "(API keys geri knows are always stripped).",
+    )
+
+
 class Price(_Section):
     """A model's price, overriding the shipped one."""
 
@@ -373,6 +400,7 @@ class Settings(_Section):
     budgets: Budgets = Budgets()
     notifications: Notifications = Notifications()
     cache: Cache = Cache()
+    logging: Logging = Logging()
     prices: dict[str, Price] = Field(
         default_factory=dict, description="Price overrides, keyed by model id."
     )

@@ -142,6 +142,7 @@ class Request:
     constraints: Constraints = field(default_factory=Constraints)
     use_cache: bool = True
     images: tuple[Image, ...] = ()
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,7 @@ class Result:
     context: ContextReport | None = None
     cached: bool = False
     notices: tuple[Notice, ...] = ()
+    trace_id: str | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -217,6 +219,7 @@ class Result:
             "finish_reason": self.finish_reason,
             "context": self.context.as_dict() if self.context else None,
             "cached": self.cached,
+            "trace_id": self.trace_id,
             "notices": [{"kind": n.kind, "message": n.message} for n in self.notices],
         }
 

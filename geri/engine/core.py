@@ -19,36 +19,37 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from contextlib import aclosing, suppress
+from contextvars import Token
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from geri.cost import projected_cost, request_cost
 from geri.cost.ledger import Hold, Ledger
 from geri.engine.cache import Cached, ResponseCache
+from geri.engine.calls import Call, Caller
 from geri.engine.fallback import FALLBACK_ERRORS, describe, fallback_text, next_model
+from geri.engine.metrics import Metrics
 from geri.engine.notify import Notifier
-from geri.engine.ratelimit import RateLimiter
 from geri.engine.registry import ModelRegistry
-from geri.engine.retry import RetryPolicy
 from geri.errors import (
     BudgetExhausted,
     GeriError,
-    IncompleteAnswer,
     InputError,
-    ProviderError,
     Retryable,
 )
 from geri.keys import KeyStore
+from geri.logs import TRACE_ID, new_trace_id
 from geri.prompt import Prompt, QuestionTooLong, build_messages, build_prompt
-from geri.prompt.tokens import TokenCounter, estimate_tokens
+from geri.prompt.tokens import TokenCounter
 from geri.providers import (
     Provider,
     ProviderContext,
@@ -65,8 +66,6 @@ from geri.types import (
     ChatRequest,
     Chunk,
     Completion,
-    ContextReport,
-    FinishReason,
     Message,
     ModelInfo,
     Notice,
@@ -81,31 +80,7 @@ if TYPE_CHECKING:
 ProviderBuilder = Callable[[ModelInfo, ProviderContext], Provider]
 AUTO = "auto"
 BUDGET_FALLBACK_KEY = "budget_fallback_until"
-T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class _Call:
-    """One request to one model on its way through the engine, and what has come back so far.
-
-    A fallback starts a new `_Call` for the next model; `notices` is shared by all of them.
-    """
-
-    id: str
-    request: Request
-    info: ModelInfo
-    chat: ChatRequest
-    created_at: datetime
-    started: float
-    streamed: bool
-    notices: list[Notice]
-    key: str | None = None
-    hold: Hold | None = None
-    report: ContextReport | None = None
-    parts: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    finish: FinishReason | None = None
-    ttft_ms: float | None = None
+log = logging.getLogger("geri.engine")
 
 
 class Engine:
@@ -137,9 +112,6 @@ class Engine:
         self._http: httpx.AsyncClient | None = None
         self._clock = clock
         self._now = now
-        self._sleep = sleep
-        self._jitter = jitter
-        self._retry = RetryPolicy.from_settings(settings.network)
         self.balancer = LoadBalancer(settings.routing, clock=clock, rng=rng)
         self.router = Router(
             settings,
@@ -154,9 +126,17 @@ class Engine:
         self.cache = ResponseCache(store, settings, now)
         self.ledger = Ledger(store, settings.budgets, now)
         self.notifier = Notifier(lambda: self.settings.notifications, self.http, now)
+        self.metrics = Metrics()
         self._providers: dict[str, Provider] = {}
         self._counters: dict[str, TokenCounter] = {}
-        self._limiters: dict[str, RateLimiter] = {}
+        self.caller = Caller(
+            lambda: self.settings,
+            self.balancer,
+            self._provider,
+            clock=clock,
+            sleep=sleep,
+            jitter=jitter,
+        )
 
     async def __aenter__(self) -> Engine:
         return self
@@ -171,6 +151,13 @@ class Engine:
 
     async def ask(self, request: Request) -> Result:
         """Answer `request` in one piece."""
+        request, token = _traced(request)
+        try:
+            return await self._ask(request)
+        finally:
+            TRACE_ID.reset(token)
+
+    async def _ask(self, request: Request) -> Result:
         _validate(request)
         info = _takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
@@ -183,7 +170,7 @@ class Engine:
                 return await self._record_hit(call, hit)
             try:
                 await self._prepare(call)
-                completion = await self._with_retries(call, self._generate(call))
+                completion = await self.caller.with_retries(call, self._generate(call))
             except FALLBACK_ERRORS as exc:
                 info = await self._fall_back(call, exc, tried)
                 continue
@@ -203,6 +190,17 @@ class Engine:
         Notices (a fallback, a budget alert) arrive as chunks with `notice` set, when they
         happen.
         """
+        request, token = _traced(request)
+        try:
+            async with aclosing(self._stream(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            # closed from another context (garbage collection): nothing there to restore
+            with suppress(ValueError):
+                TRACE_ID.reset(token)
+
+    async def _stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
         _validate(request)
         info = _takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
@@ -225,7 +223,7 @@ class Engine:
                 for notice in notices[sent:]:
                     yield Chunk(notice=notice)
                 sent = len(notices)
-                async with aclosing(self._stream_attempts(call)) as chunks:
+                async with aclosing(self.caller.stream_attempts(call)) as chunks:
                     async for chunk in chunks:
                         yield chunk
             except FALLBACK_ERRORS as exc:
@@ -256,8 +254,7 @@ class Engine:
         self.balancer.routing = settings.routing
         self.cache.settings = settings
         self.ledger.settings = settings.budgets
-        self._retry = RetryPolicy.from_settings(settings.network)
-        self._limiters.clear()
+        self.caller.reload()
 
     def counter(self, model: ModelInfo) -> TokenCounter:
         """The token counter of `model` (building its provider, which loads nothing yet)."""
@@ -312,8 +309,8 @@ class Engine:
 
     def _open(
         self, request: Request, info: ModelInfo, notices: list[Notice], *, streamed: bool
-    ) -> _Call:
-        return _Call(
+    ) -> Call:
+        return Call(
             uuid.uuid4().hex,
             request,
             info,
@@ -324,14 +321,14 @@ class Engine:
             notices,
         )
 
-    async def _lookup(self, call: _Call) -> Cached | None:
+    async def _lookup(self, call: Call) -> Cached | None:
         """The cached answer to `call`, if the cache is on for it and has one."""
         if not (call.request.use_cache and self.cache.enabled):
             return None
         call.key = self.cache.key(call.info, call.chat, call.request.documents)
         return await asyncio.to_thread(self.cache.get, call.key)
 
-    async def _prepare(self, call: _Call) -> None:
+    async def _prepare(self, call: Call) -> None:
         """Fit the prompt (maybe on a larger model) and reserve its projected cost.
 
         The caller logs a fitting failure like any other; a budget refusal is not logged (no
@@ -358,7 +355,7 @@ class Engine:
         if call.hold is not None:
             await self._back_in_budget(call)
 
-    async def _back_in_budget(self, call: _Call) -> None:
+    async def _back_in_budget(self, call: Call) -> None:
         """After a budget fallback, say once (across processes) when cloud calls resume."""
         pending = await asyncio.to_thread(self.store.get_state, BUDGET_FALLBACK_KEY)
         if pending is None or datetime.fromisoformat(pending) > self._now():
@@ -374,7 +371,7 @@ class Engine:
             )
 
     async def _fall_back(
-        self, call: _Call, error: BudgetExhausted | Retryable, tried: list[str]
+        self, call: Call, error: BudgetExhausted | Retryable, tried: list[str]
     ) -> ModelInfo:
         """The next model for `call`'s request, with a notice; or re-raise `error`."""
         if isinstance(error, Retryable):
@@ -398,15 +395,16 @@ class Engine:
         self._notify(call, Notice("fallback", fallback_text(call.info, chosen, error, self.ledger)))
         return chosen
 
-    def _generate(self, call: _Call) -> Callable[[], Awaitable[Completion]]:
+    def _generate(self, call: Call) -> Callable[[], Awaitable[Completion]]:
         return lambda: self._provider(call.info).generate(call.chat)
 
-    def _notify(self, call: _Call, notice: Notice) -> None:
+    def _notify(self, call: Call, notice: Notice) -> None:
+        log.warning(notice.message, extra={"notice": notice.kind, "request_id": call.id})
         if self.notifier.enabled:
             call.notices.append(notice)
             self.notifier.send(notice)
 
-    async def _record_hit(self, call: _Call, hit: Cached) -> Result:
+    async def _record_hit(self, call: Call, hit: Cached) -> Result:
         """A result from the cache, logged as a cached request that cost nothing."""
         call.parts, call.usage, call.finish, call.report = (
             [hit.text],
@@ -448,86 +446,9 @@ class Engine:
         ]
         return min(candidates, key=lambda m: m.context_window, default=None)
 
-    async def _with_retries(self, call: _Call, attempt: Callable[[], Awaitable[T]]) -> T:
-        tries = 0
-        while True:
-            tries += 1
-            await self._throttle(call)
-            with self.balancer.track(call.info) as report:
-                started = self._clock()
-                try:
-                    result = await attempt()
-                except ProviderError as exc:
-                    report(False, (self._clock() - started) * 1000)
-                    if not isinstance(exc, Retryable):
-                        raise
-                    retry_after = exc
-                else:
-                    report(True, (self._clock() - started) * 1000)
-                    return result
-            await self._back_off(tries, retry_after)
-
-    async def _stream_attempts(self, call: _Call) -> AsyncGenerator[Chunk, None]:
-        tries = 0
-        while True:
-            tries += 1
-            call.usage = call.finish = None
-            await self._throttle(call)
-            try:
-                with self.balancer.track(call.info) as report:
-                    started = self._clock()
-                    try:
-                        async with aclosing(self._provider(call.info).stream(call.chat)) as chunks:
-                            async for chunk in chunks:
-                                call.usage = chunk.usage or call.usage
-                                call.finish = chunk.finish_reason or call.finish
-                                if chunk.text:
-                                    if call.ttft_ms is None:
-                                        call.ttft_ms = (self._clock() - call.started) * 1000
-                                    call.parts.append(chunk.text)
-                                    yield Chunk(chunk.text)
-                    except ProviderError:
-                        report(False, (self._clock() - started) * 1000)
-                        raise
-                    report(True, (self._clock() - started) * 1000)
-                return
-            except ProviderError as exc:
-                if call.parts:
-                    partial = "".join(call.parts)
-                    raise IncompleteAnswer(
-                        f"The answer from {call.info.id} broke off after {len(partial)} "
-                        f"characters, so what was shown is incomplete: {exc}",
-                        partial,
-                    ) from exc
-                if not isinstance(exc, Retryable):
-                    raise
-                await self._back_off(tries, exc)
-
-    async def _back_off(self, tries: int, error: Retryable) -> None:
-        delay = self._retry.delay(tries, error, self._jitter)
-        if delay is None:
-            raise error
-        await self._sleep(delay)
-
-    async def _throttle(self, call: _Call) -> None:
-        options = self.settings.providers.get(call.info.provider)
-        if options is None or not (options.requests_per_minute or options.tokens_per_minute):
-            return
-        limiter = self._limiters.get(call.info.provider)
-        if limiter is None:
-            limiter = RateLimiter(
-                options.requests_per_minute,
-                options.tokens_per_minute,
-                clock=self._clock,
-                sleep=self._sleep,
-            )
-            self._limiters[call.info.provider] = limiter
-        prompt = sum(estimate_tokens(m.content) for m in call.chat.messages)
-        await limiter.acquire(prompt + call.chat.max_tokens)
-
     async def _finish(
         self,
-        call: _Call,
+        call: Call,
         *,
         failure: BaseException | None = None,
         cached: Cached | None = None,
@@ -562,6 +483,7 @@ class Engine:
             error=error,
             streamed=call.streamed,
             cached=cached is not None,
+            trace_id=call.request.trace_id,
         )
         keep = None
         if status == "ok" and call.key is not None and finish in ("stop", "length"):
@@ -571,6 +493,7 @@ class Engine:
             asyncio.to_thread(self._persist, record, call.hold, call.key, keep)
         )
         call.hold = None
+        self.metrics.observe(record)
         for alert in alerts:
             self._notify(call, Notice("budget_alert", alert))
         if not self.settings.performance.keep_loaded:
@@ -590,6 +513,7 @@ class Engine:
             context=call.report,
             cached=cached is not None,
             notices=tuple(call.notices),
+            trace_id=call.request.trace_id,
         )
 
     def _persist(
@@ -623,6 +547,13 @@ def _chat(
 def _pieces(text: str) -> list[str]:
     """A cached answer cut into word-sized chunks, so it replays as a stream."""
     return re.findall(r"\s+|\S+\s*", text) or [text]
+
+
+def _traced(request: Request) -> tuple[Request, Token[str | None]]:
+    """`request` with its trace id (the caller's, the one in context, or a new one), set in
+    context for the logs of everything that serves it."""
+    trace = request.trace_id or TRACE_ID.get() or new_trace_id()
+    return replace(request, trace_id=trace), TRACE_ID.set(trace)
 
 
 def _takes_images(request: Request, info: ModelInfo) -> ModelInfo:

@@ -39,6 +39,7 @@ class RequestRecord:
     error: str | None
     streamed: bool
     cached: bool = False
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,26 @@ class Outcome:
     status: Status
     latency_ms: float
     ttft_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One logged call, as metrics see it (no prompt or answer)."""
+
+    model: str
+    provider: str
+    status: str
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_micros: int
+    cached: bool
+
+
+FINISHED_COLUMNS = (
+    "model, provider, status, latency_ms, ttft_ms, input_tokens, output_tokens, cost_micros, cached"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +167,10 @@ class Store(Protocol):
 
     def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
         """The newest `limit` logged calls of a model, newest first (for reliability, latency)."""
+        ...
+
+    def finished_since(self, since: datetime) -> list[Finished]:
+        """Every call logged at or after `since`, oldest first (for `geri stats`)."""
         ...
 
     def record_health(self, check: HealthCheck) -> None: ...

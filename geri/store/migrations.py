@@ -109,7 +109,16 @@ def m003_budgets_and_cache(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX idx_cache_model ON cache (model)")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_health, m003_budgets_and_cache]
+def m004_trace_ids(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE requests ADD COLUMN trace_id TEXT")
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_health,
+    m003_budgets_and_cache,
+    m004_trace_ids,
+]
 
 
 def migrate(conn: sqlite3.Connection, migrations: list[Migration] = MIGRATIONS) -> list[str]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from geri.errors import StoreError
 from geri.store.base import (
+    FINISHED_COLUMNS,
+    Finished,
     HealthCheck,
     Outcome,
     RequestRecord,
@@ -127,7 +129,16 @@ def m003_budgets_and_cache(cur: Any) -> None:
     cur.execute("CREATE INDEX cache_model ON cache (model)")
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [m001_initial, m002_health, m003_budgets_and_cache]
+def m004_trace_ids(cur: Any) -> None:
+    cur.execute("ALTER TABLE requests ADD COLUMN trace_id TEXT")
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [
+    m001_initial,
+    m002_health,
+    m003_budgets_and_cache,
+    m004_trace_ids,
+]
 
 
 def safe_url(url: str) -> str:
@@ -254,6 +265,14 @@ class PostgresStore(LedgerAndCache):
             (model_id, limit),
         )
         return [Outcome(status, latency, ttft) for status, latency, ttft in rows]
+
+    def finished_since(self, since: datetime) -> list[Finished]:
+        rows = self._run(
+            f"SELECT {FINISHED_COLUMNS} FROM requests WHERE created_at >= %s "
+            "ORDER BY created_at, seq",
+            (since,),
+        )
+        return [Finished(m, p, s, lat, t, i, o, c, bool(h)) for m, p, s, lat, t, i, o, c, h in rows]
 
     def record_health(self, check: HealthCheck) -> None:
         self._run(

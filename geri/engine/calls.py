@@ -1,0 +1,166 @@
+"""Calling a provider: client-side rate limits, retries with backoff, streams that break.
+
+`Caller` makes the attempts for one model: it waits for the provider's rate limit, reports each
+attempt's outcome to the load balancer, and on a `Retryable` failure backs off (full jitter,
+Retry-After honoured) and tries again until the policy gives up. A stream that fails after text
+was passed on is never retried: that is an `IncompleteAnswer`, carrying the partial text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from geri.cost.ledger import Hold
+from geri.engine.ratelimit import RateLimiter
+from geri.engine.retry import RetryPolicy
+from geri.errors import IncompleteAnswer, ProviderError, Retryable
+from geri.prompt.tokens import estimate_tokens
+from geri.providers import Provider
+from geri.selection.balancer import LoadBalancer
+from geri.settings import Settings
+from geri.types import (
+    ChatRequest,
+    Chunk,
+    ContextReport,
+    FinishReason,
+    ModelInfo,
+    Notice,
+    Request,
+    Usage,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("geri.engine")
+
+
+@dataclass(slots=True)
+class Call:
+    """One request to one model on its way through the engine, and what has come back so far.
+
+    A fallback starts a new `Call` for the next model; `notices` is shared by all of them.
+    """
+
+    id: str
+    request: Request
+    info: ModelInfo
+    chat: ChatRequest
+    created_at: datetime
+    started: float
+    streamed: bool
+    notices: list[Notice]
+    key: str | None = None
+    hold: Hold | None = None
+    report: ContextReport | None = None
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    finish: FinishReason | None = None
+    ttft_ms: float | None = None
+
+
+class Caller:
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        balancer: LoadBalancer,
+        provider: Callable[[ModelInfo], Provider],
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        jitter: Callable[[], float],
+    ) -> None:
+        self._settings = settings
+        self._balancer = balancer
+        self._provider = provider
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self.retry = RetryPolicy.from_settings(settings().network)
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def reload(self) -> None:
+        """Pick up changed network and provider settings."""
+        self.retry = RetryPolicy.from_settings(self._settings().network)
+        self._limiters.clear()
+
+    async def with_retries(self, call: Call, attempt: Callable[[], Awaitable[T]]) -> T:
+        tries = 0
+        while True:
+            tries += 1
+            await self._throttle(call)
+            with self._balancer.track(call.info) as report:
+                started = self._clock()
+                try:
+                    result = await attempt()
+                except ProviderError as exc:
+                    report(False, (self._clock() - started) * 1000)
+                    if not isinstance(exc, Retryable):
+                        raise
+                    retry_after = exc
+                else:
+                    report(True, (self._clock() - started) * 1000)
+                    return result
+            await self._back_off(tries, retry_after)
+
+    async def stream_attempts(self, call: Call) -> AsyncGenerator[Chunk, None]:
+        tries = 0
+        while True:
+            tries += 1
+            call.usage = call.finish = None
+            await self._throttle(call)
+            try:
+                with self._balancer.track(call.info) as report:
+                    started = self._clock()
+                    try:
+                        async with aclosing(self._provider(call.info).stream(call.chat)) as chunks:
+                            async for chunk in chunks:
+                                call.usage = chunk.usage or call.usage
+                                call.finish = chunk.finish_reason or call.finish
+                                if chunk.text:
+                                    if call.ttft_ms is None:
+                                        call.ttft_ms = (self._clock() - call.started) * 1000
+                                    call.parts.append(chunk.text)
+                                    yield Chunk(chunk.text)
+                    except ProviderError:
+                        report(False, (self._clock() - started) * 1000)
+                        raise
+                    report(True, (self._clock() - started) * 1000)
+                return
+            except ProviderError as exc:
+                if call.parts:
+                    partial = "".join(call.parts)
+                    raise IncompleteAnswer(
+                        f"The answer from {call.info.id} broke off after {len(partial)} "
+                        f"characters, so what was shown is incomplete: {exc}",
+                        partial,
+                    ) from exc
+                if not isinstance(exc, Retryable):
+                    raise
+                await self._back_off(tries, exc)
+
+    async def _back_off(self, tries: int, error: Retryable) -> None:
+        delay = self.retry.delay(tries, error, self._jitter)
+        if delay is None:
+            raise error
+        log.info("attempt %d failed (%s); retrying in %.2f s", tries, error, delay)
+        await self._sleep(delay)
+
+    async def _throttle(self, call: Call) -> None:
+        options = self._settings().providers.get(call.info.provider)
+        if options is None or not (options.requests_per_minute or options.tokens_per_minute):
+            return
+        limiter = self._limiters.get(call.info.provider)
+        if limiter is None:
+            limiter = RateLimiter(
+                options.requests_per_minute,
+                options.tokens_per_minute,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+            self._limiters[call.info.provider] = limiter
+        prompt = sum(estimate_tokens(m.content) for m in call.chat.messages)
+        await limiter.acquire(prompt + call.chat.max_tokens)

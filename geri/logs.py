@@ -1,0 +1,154 @@
+"""geri's own log: human or JSON lines, a trace id per request, and no secrets, ever.
+
+`configure` sets up the `geri` logger once per process: a rotating file in the log directory
+and stderr, each at its own level, which per-component levels from the settings override.
+Every record passes two filters on its way out: `TraceFilter` stamps it with the trace id of
+the request being served (a context variable the engine sets, and the daemon takes from the
+caller's `x-geri-trace-id` metadata, so one id follows a request across processes), and
+`RedactFilter` replaces every API key geri knows, anything that looks like one, and the user's
+own patterns with a mask — in the message, its arguments, extra fields and tracebacks alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+
+from geri.keys import redact
+from geri.settings import Logging
+
+TRACE_ID: ContextVar[str | None] = ContextVar("geri_trace_id", default=None)
+TRACE_METADATA = "x-geri-trace-id"
+LOOKS_SECRET = (
+    r"\bsk-[A-Za-z0-9_-]{16,}",  # OpenAI, Anthropic
+    r"\bAIza[0-9A-Za-z_-]{30,}",  # Google
+    r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
+)
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "trace_id"}
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class TraceFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace_id = TRACE_ID.get() or "-"
+        return True
+
+
+class RedactFilter(logging.Filter):
+    """Masks `secrets()` (read at each record: keys appear as they are used) and `patterns`."""
+
+    def __init__(self, secrets: Callable[[], Iterable[str]], patterns: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = secrets
+        self._patterns = [re.compile(p) for p in (*LOOKS_SECRET, *patterns)]
+
+    def clean(self, text: str) -> str:
+        text = redact(text, self._secrets())
+        for pattern in self._patterns:
+            text = pattern.sub("[redacted]", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.clean(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for name, value in list(record.__dict__.items()):
+            if name not in _STANDARD and isinstance(value, str):
+                setattr(record, name, self.clean(value))
+        return True
+
+
+class LevelFilter(logging.Filter):
+    """A handler's level, overridden per component (the longest matching logger name wins)."""
+
+    def __init__(self, default: str, levels: Mapping[str, str]) -> None:
+        super().__init__()
+        self.default = logging.getLevelName(default)
+        self.levels = sorted(
+            ((name, logging.getLevelName(level)) for name, level in levels.items()),
+            key=lambda item: -len(item[0]),
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, level in self.levels:
+            if record.name == name or record.name.startswith(name + "."):
+                return bool(record.levelno >= level)
+        return bool(record.levelno >= self.default)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, trace id and extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "trace_id": getattr(record, "trace_id", "-"),
+        }
+        data.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_text:
+            data["exception"] = record.exc_text
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+HUMAN = "%(asctime)s %(levelname)-7s %(name)s [%(trace_id)s] %(message)s"
+
+
+def configure(
+    settings: Logging,
+    log_dir: Path,
+    *,
+    secrets: Callable[[], Iterable[str]],
+    console_level: str | None = None,
+) -> None:
+    """Set up the `geri` logger for this process (again, if called again)."""
+    root = logging.getLogger("geri")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.propagate = False
+    formatter: logging.Formatter = (
+        JsonFormatter() if settings.format == "json" else logging.Formatter(HUMAN)
+    )
+    filters = (TraceFilter(), RedactFilter(secrets, settings.redact))
+    console = logging.StreamHandler()
+    console.addFilter(LevelFilter(console_level or settings.console_level, settings.levels))
+    console.setFormatter(formatter)
+    handlers: list[logging.Handler] = [console]
+    if settings.file:
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            file = logging.handlers.RotatingFileHandler(
+                log_dir / "geri.log",
+                maxBytes=settings.max_bytes,
+                backupCount=settings.backups,
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            sys.stderr.write(f"geri: cannot write the log in {log_dir}: {exc.strerror}\n")
+        else:
+            file.addFilter(LevelFilter(settings.level, settings.levels))
+            file.setFormatter(formatter)
+            handlers.append(file)
+    for handler in handlers:
+        for f in filters:
+            handler.addFilter(f)
+        root.addHandler(handler)
+    # records no handler would keep are not even created
+    levels = [console_level or settings.console_level, settings.level, *settings.levels.values()]
+    root.setLevel(min(logging.getLevelName(level) for level in levels))
