@@ -21,9 +21,12 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geri.keys import redact
-from geri.settings import Logging
+
+if TYPE_CHECKING:
+    from geri.settings import Logging
 
 TRACE_ID: ContextVar[str | None] = ContextVar("geri_trace_id", default=None)
 TRACE_METADATA = "x-geri-trace-id"

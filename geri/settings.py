@@ -370,6 +370,10 @@ class Daemon(_Section):
         2.0, gt=0, description="Seconds between checks of the settings file for changes."
     )
     preload: bool = Field(True, description="Load the default local model at start.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Prometheus metrics over HTTP on this port."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address of the metrics endpoint.")
 
 
 class Keys(_Section):

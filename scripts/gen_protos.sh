@@ -7,7 +7,8 @@ out=${1:-geri/daemon/_pb}
 rm -rf "$out"
 mkdir -p "$out"
 python -m grpc_tools.protoc -I proto --python_out="$out" --pyi_out="$out" \
-  --grpc_python_out="$out" proto/geri/v1/wolf.proto proto/geri/v1/vision.proto
+  --grpc_python_out="$out" proto/geri/v1/wolf.proto proto/geri/v1/vision.proto \
+  proto/geri/v1/stats.proto
 # make the generated package importable as geri.daemon._pb.geri.v1
 find "$out" -type d -exec touch {}/__init__.py \;
 # generated imports are absolute ("from geri.v1 import ..."): make them package-relative

@@ -18,6 +18,7 @@ from geri.cli import (
     logs,
     models,
     route,
+    stats,
     vision,
 )
 
@@ -56,6 +57,7 @@ app.command(name="ask")(ask.ask)
 app.command(name="vision")(vision.vision)
 app.command(name="route")(route.route)
 app.command(name="logs")(logs.logs)
+app.command(name="stats")(stats.stats)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(budget.app, name="budget")

@@ -18,9 +18,14 @@ T = TypeVar("T")
 def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
     """Open the user's engine, run `work` on it, and close it, all in one event loop."""
     from geri.engine import open_engine
+    from geri.logs import configure
+    from geri.paths import Paths
+
+    paths = Paths.from_env()
 
     async def run() -> T:
-        async with open_engine() as engine:
+        async with open_engine(paths) as engine:
+            configure(engine.settings.logging, paths.log_dir, secrets=engine.keys.known)
             return await work(engine)
 
     return asyncio.run(run())

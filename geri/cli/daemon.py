@@ -15,7 +15,8 @@ from geri.cli import render
 from geri.errors import InputError
 
 app = typer.Typer(
-    help="Serve the engine over gRPC (WolfService; proto/geri/v1/wolf.proto), models kept warm.",
+    help="Serve the engine over gRPC (WolfService, VisionService, StatsService; see "
+    "proto/geri/v1/), models kept warm.",
     invoke_without_command=True,
 )
 
@@ -33,6 +34,10 @@ def daemon(
     token_file: Annotated[
         Path | None,
         typer.Option(help="Token clients must send; required beyond loopback."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics."),
     ] = None,
 ) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
@@ -55,13 +60,18 @@ def daemon(
             "port": port,
             "socket": socket,
             "token_file": token_file,
+            "metrics_port": metrics_port,
         }.items()
         if value is not None
     }
     settings = settings.model_copy(update={"daemon": settings.daemon.model_copy(update=overrides)})
 
     async def run() -> None:
+        from geri.logs import configure
+
         server = DaemonServer(paths, settings)
+        keys = server.state.engine.keys
+        configure(settings.logging, paths.log_dir, secrets=keys.known, console_level="INFO")
         await server.run(
             on_ready=lambda listening: render.notice(
                 f"geri daemon listening on {listening.address} (pid {listening.pid})"

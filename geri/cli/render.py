@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from geri.engine.metrics import ModelStats, Snapshot
     from geri.install import Plan
     from geri.selection.selector import Ranking
     from geri.types import ContextReport, ModelInfo
@@ -126,6 +127,52 @@ def video_progress(title: str) -> Iterator[Callable[[float, float | None], None]
 
     with bar:
         yield advance
+
+
+def model_stats(title: str, models: Sequence[ModelStats]) -> None:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    table(
+        title,
+        [
+            "model",
+            "requests",
+            "errors",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "ttft p50",
+            "tok/s",
+            "cached",
+            "spend",
+        ],
+        [
+            [
+                m.model,
+                m.requests,
+                m.errors,
+                ms(m.latency_p50_ms),
+                ms(m.latency_p95_ms),
+                ms(m.latency_p99_ms),
+                ms(m.ttft_p50_ms),
+                "-" if m.tokens_per_second is None else f"{m.tokens_per_second:.1f}",
+                f"{m.cache_hit_rate:.0%}",
+                f"${m.spend_micros / 1_000_000:.4f}",
+            ]
+            for m in models
+        ],
+    )
+
+
+def daemon_stats(live: Snapshot) -> None:
+    line(
+        f"Daemon: up {live.uptime_seconds:.0f} s, {live.requests} requests "
+        f"({live.requests_per_second:.2f}/s), queue {live.waiting} waiting / {live.running} "
+        f"running, {size(live.process.rss_bytes)} resident, {live.process.threads} threads"
+    )
+    if live.models:
+        model_stats("Daemon since start", live.models)
 
 
 def install_plan(plan: Plan) -> None:

@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -24,6 +25,10 @@ from geri.daemon.convert import (
     result_from_proto,
 )
 from geri.errors import GeriError, Unavailable
+from geri.logs import TRACE_ID, TRACE_METADATA
+
+if TYPE_CHECKING:
+    from geri.engine.metrics import Snapshot
 from geri.paths import Paths
 from geri.types import Chunk, ModelInfo, Request, Result
 
@@ -85,14 +90,16 @@ class DaemonClient:
     async def ask(self, request: Request, priority: int = 0) -> Result:
         try:
             response = await self.stub.ProcessPrompt(
-                request_to_proto(request, priority), metadata=self.metadata
+                request_to_proto(request, priority), metadata=self._traced(request)
             )
         except grpc.aio.AioRpcError as exc:
             raise _error(exc, self.found) from None
         return result_from_proto(response)
 
     async def stream(self, request: Request, priority: int = 0) -> AsyncGenerator[Chunk, None]:
-        call = self.stub.StreamPrompt(request_to_proto(request, priority), metadata=self.metadata)
+        call = self.stub.StreamPrompt(
+            request_to_proto(request, priority), metadata=self._traced(request)
+        )
         try:
             async for chunk in call:
                 if chunk.done:
@@ -106,6 +113,34 @@ class DaemonClient:
             raise _error(exc, self.found) from None
         finally:
             call.cancel()
+
+    def _traced(self, request: Request) -> tuple[tuple[str, str], ...]:
+        """The call's metadata with the trace id: the request's, or the one in context (a
+        request this process is serving, handed on to a peer)."""
+        trace = request.trace_id or TRACE_ID.get()
+        return (*self.metadata, (TRACE_METADATA, trace)) if trace else self.metadata
+
+    async def stats(self) -> Snapshot:
+        """The daemon's live metrics."""
+        from geri.daemon._pb.geri.v1 import stats_pb2, stats_pb2_grpc
+        from geri.daemon.stats import stats_from_proto
+        from geri.engine.metrics import ProcessStats, Snapshot
+
+        stub = stats_pb2_grpc.StatsServiceStub(self.channel)
+        try:
+            reply = await stub.GetStats(stats_pb2.StatsRequest(), metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc, self.found) from None
+        process = reply.process
+        return Snapshot(
+            uptime_seconds=reply.uptime_seconds,
+            requests=reply.requests,
+            requests_per_second=reply.requests_per_second,
+            waiting=reply.queue_waiting,
+            running=reply.queue_running,
+            process=ProcessStats(process.rss_bytes, process.cpu_percent, process.threads),
+            models=[stats_from_proto(m) for m in reply.models],
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         try:

@@ -117,6 +117,7 @@ def result_to_proto(result: Result) -> pb.WolfResponse:
         fallback_notice="\n".join(fallbacks),
         notices=[notice_to_proto(n) for n in result.notices],
         cached=result.cached,
+        trace_id=result.trace_id or "",
         request_id=result.id,
         context=[
             pb.ContextUse(id=u.id, status=u.status, tokens=u.tokens, reason=u.reason)
@@ -160,6 +161,7 @@ def result_from_proto(message: pb.WolfResponse) -> Result:
         context=context,
         cached=message.cached,
         notices=tuple(notice_from_proto(n) for n in message.notices),
+        trace_id=message.trace_id or None,
     )
 
 

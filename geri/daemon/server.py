@@ -28,10 +28,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from geri.daemon._pb.geri.v1 import vision_pb2, vision_pb2_grpc, wolf_pb2, wolf_pb2_grpc
+from geri.daemon._pb.geri.v1 import (
+    stats_pb2,
+    stats_pb2_grpc,
+    vision_pb2,
+    vision_pb2_grpc,
+    wolf_pb2,
+    wolf_pb2_grpc,
+)
 from geri.daemon.auth import TokenAuth
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
+from geri.daemon.stats import StatsServicer, serve_prometheus
 from geri.daemon.vision import VisionServicer
 from geri.engine import Engine, open_engine
 from geri.errors import ConfigError, GeriError
@@ -43,6 +51,7 @@ log = logging.getLogger("geri.daemon")
 SERVICES = (
     wolf_pb2.DESCRIPTOR.services_by_name["WolfService"].full_name,
     vision_pb2.DESCRIPTOR.services_by_name["VisionService"].full_name,
+    stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
 )
 
 
@@ -114,13 +123,19 @@ class DaemonServer:
         )
         wolf_pb2_grpc.add_WolfServiceServicer_to_server(WolfServicer(self.state), self.server)
         vision_pb2_grpc.add_VisionServiceServicer_to_server(VisionServicer(self.state), self.server)
+        stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(self.state), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
+        self.state.engine.metrics.queue = lambda: (
+            self.state.scheduler.waiting,
+            sum(self.state.scheduler.running.values()),
+        )
         self.stopping = asyncio.Event()
         self.listening: Listening | None = None
+        self.metrics_server: asyncio.Server | None = None
 
     def _model_limit(self, model_id: str) -> int:
         engine = self.state.engine
@@ -162,6 +177,11 @@ class DaemonServer:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if self.settings.daemon.preload:
             await self._preload()
+        options = self.settings.daemon
+        if options.metrics_port is not None:
+            self.metrics_server = await serve_prometheus(
+                self.state, options.metrics_host, options.metrics_port
+            )
         if on_ready:
             on_ready(listening)
         watcher = asyncio.create_task(self._watch_settings())
@@ -187,6 +207,8 @@ class DaemonServer:
     async def shutdown(self) -> None:
         """NOT_SERVING, refuse new calls, let in-flight ones finish, release everything."""
         await self.health.enter_graceful_shutdown()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         await self.server.stop(self.settings.daemon.drain_seconds)
         await self.state.engine.aclose()
         with contextlib.suppress(OSError):

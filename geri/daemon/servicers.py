@@ -28,6 +28,7 @@ from geri.daemon.convert import (
 )
 from geri.daemon.scheduler import QueueFull, Scheduler
 from geri.engine import Engine
+from geri.logs import TRACE_METADATA
 from geri.types import Request
 
 log = logging.getLogger("geri.daemon")
@@ -86,6 +87,14 @@ def failures() -> Iterator[None]:
         raise CallFailed(status_for(exc), str(exc)) from exc
 
 
+def trace_id(context: grpc.aio.ServicerContext) -> str | None:
+    """The caller's trace id (`x-geri-trace-id` metadata), if it sent a sensible one."""
+    sent = dict(context.invocation_metadata() or ()).get(TRACE_METADATA)
+    if isinstance(sent, str) and 0 < len(sent) <= 64 and sent.isprintable():
+        return sent
+    return None
+
+
 async def end(context: grpc.aio.ServicerContext, failure: CallFailed) -> NoReturn:
     """End the call with `failure`'s status (grpc.aio's abort raises)."""
     if failure.trailers:
@@ -98,16 +107,16 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
     def __init__(self, state: DaemonState) -> None:
         self.state = state
 
-    async def _pinned(self, request: Request) -> Request:
+    async def _pinned(self, request: Request, context: grpc.aio.ServicerContext) -> Request:
         model = await self.state.engine.resolve(request)
-        return replace(request, model=model.id)
+        return replace(request, model=model.id, trace_id=trace_id(context))
 
     async def ProcessPrompt(
         self, message: pb.WolfRequest, context: grpc.aio.ServicerContext
     ) -> pb.WolfResponse:
         try:
             with failures():
-                request = await self._pinned(request_from_proto(message))
+                request = await self._pinned(request_from_proto(message), context)
                 async with self.state.scheduler.slot(request.model or "", message.priority):
                     result = await self.state.engine.ask(request)
                 return result_to_proto(result)
@@ -119,7 +128,7 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[pb.WolfChunk]:
         try:
             with failures():
-                request = await self._pinned(request_from_proto(message))
+                request = await self._pinned(request_from_proto(message), context)
                 async with self.state.scheduler.slot(request.model or "", message.priority):
                     async for chunk in self.state.engine.stream(request):
                         if chunk.result is not None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 
 from geri.daemon._pb.geri.v1 import vision_pb2 as pb
 from geri.daemon._pb.geri.v1 import vision_pb2_grpc, wolf_pb2
 from geri.daemon.convert import result_to_proto, sampling_from_proto
-from geri.daemon.servicers import CallFailed, DaemonState, end, failures
+from geri.daemon.servicers import CallFailed, DaemonState, end, failures, trace_id
 from geri.vision.image import open_image
 from geri.vision.processor import IMAGE_QUESTION, FrameAnswer, VisionProcessor, merge
 from geri.vision.video import Frame, SceneFilter, extract_frames
@@ -35,7 +36,9 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
                 processor = VisionProcessor(self.state.engine)
                 info = await processor.choose(message.model or None)
                 image = await processor.prepare(message.image, "the image", info)
-                template = sampling_from_proto(message.parameters)
+                template = replace(
+                    sampling_from_proto(message.parameters), trace_id=trace_id(context)
+                )
                 question = message.question or IMAGE_QUESTION
                 request = processor.request(template, info, image, question)
                 async with self.state.scheduler.slot(info.id, message.priority):
@@ -58,7 +61,9 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
                     max_frames=message.max_frames or limits.max_frames,
                     scene_threshold=limits.scene_threshold,
                 )
-                template = sampling_from_proto(message.parameters)
+                template = replace(
+                    sampling_from_proto(message.parameters), trace_id=trace_id(context)
+                )
                 async with self.state.scheduler.slot(info.id, message.priority):
                     answers = [
                         a
@@ -87,7 +92,9 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
                 processor = VisionProcessor(self.state.engine)
                 info = await processor.choose(first.model or None)
                 frames = self._decoded(first, chunks)
-                template = sampling_from_proto(wolf_pb2.Parameters())
+                template = replace(
+                    sampling_from_proto(wolf_pb2.Parameters()), trace_id=trace_id(context)
+                )
                 async with self.state.scheduler.slot(info.id, 0):
                     async for answer in processor.frames(
                         frames, template, info, first.question or None

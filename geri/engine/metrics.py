@@ -101,6 +101,29 @@ def _stats(model: str, provider: str, rows: list[Finished]) -> ModelStats:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A live process right now: its throughput, queue, resources and models."""
+
+    uptime_seconds: float
+    requests: int
+    requests_per_second: float
+    waiting: int
+    running: int
+    process: ProcessStats
+    models: list[ModelStats]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "uptime_seconds": self.uptime_seconds,
+            "requests": self.requests,
+            "requests_per_second": self.requests_per_second,
+            "queue": {"waiting": self.waiting, "running": self.running},
+            "process": asdict(self.process),
+            "models": [m.as_dict() for m in self.models],
+        }
+
+
 @dataclass
 class _Series:
     """Monotonic counters and histograms of one model, since the process started."""
@@ -181,19 +204,20 @@ class Metrics:
         """Per model over the latest calls (up to WINDOW each)."""
         return summarize(o for s in self._series.values() for o in s.recent)
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> Snapshot:
         """Everything `geri stats` shows about a live process."""
         waiting, running = self.queue()
         uptime = self._clock() - self.started
         total = sum(sum(s.requests.values()) for s in self._series.values())
-        return {
-            "uptime_seconds": round(uptime, 3),
-            "requests": total,
-            "requests_per_second": round(total / uptime, 4) if uptime > 0 else 0.0,
-            "queue": {"waiting": waiting, "running": running},
-            "process": process_stats(),
-            "models": [m.as_dict() for m in self.models()],
-        }
+        return Snapshot(
+            uptime_seconds=round(uptime, 3),
+            requests=total,
+            requests_per_second=round(total / uptime, 4) if uptime > 0 else 0.0,
+            waiting=waiting,
+            running=running,
+            process=process_stats(),
+            models=self.models(),
+        )
 
     def prometheus(self) -> str:
         """The metrics in Prometheus' text exposition format (version 0.0.4)."""
@@ -237,9 +261,9 @@ class Metrics:
         for name, value, text in (
             ("geri_queue_waiting", waiting, "Requests waiting for a slot."),
             ("geri_queue_running", running, "Requests being served."),
-            ("geri_process_resident_memory_bytes", process["rss_bytes"], "Resident memory."),
-            ("geri_process_cpu_percent", process["cpu_percent"], "CPU use since the last look."),
-            ("geri_process_threads", process["threads"], "Threads."),
+            ("geri_process_resident_memory_bytes", process.rss_bytes, "Resident memory."),
+            ("geri_process_cpu_percent", process.cpu_percent, "CPU use since the last look."),
+            ("geri_process_threads", process.threads, "Threads."),
             ("geri_uptime_seconds", round(self._clock() - self.started, 3), "Seconds running."),
         ):
             family(name, "gauge", text)
@@ -247,17 +271,22 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def process_stats() -> dict[str, float | int]:
-    """This process's memory, CPU and threads (psutil)."""
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    rss_bytes: int
+    cpu_percent: float
+    threads: int
+
+
+def process_stats() -> ProcessStats:
+    """This process's memory, CPU (since the last call) and threads, from psutil."""
     import psutil
 
     process = psutil.Process(os.getpid())
     with process.oneshot():
-        return {
-            "rss_bytes": process.memory_info().rss,
-            "cpu_percent": process.cpu_percent(interval=None),
-            "threads": process.num_threads(),
-        }
+        return ProcessStats(
+            process.memory_info().rss, process.cpu_percent(interval=None), process.num_threads()
+        )
 
 
 def _observe(buckets: list[int], seconds: float) -> None:

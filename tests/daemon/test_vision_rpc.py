@@ -111,7 +111,6 @@ async def test_analyze_video_stream_answers_each_new_scene_as_it_comes(
 ) -> None:
     red, blue = image_bytes("PNG", size=(32, 32)), None
 
-
     out = io.BytesIO()
     Image.new("RGB", (32, 32), BLUE).save(out, "PNG")
     blue = out.getvalue()

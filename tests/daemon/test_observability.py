@@ -1,0 +1,83 @@
+"""The daemon's metrics (StatsService, Prometheus text) and trace ids across gRPC."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from geri.daemon._pb.geri.v1 import stats_pb2, stats_pb2_grpc
+from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
+from geri.daemon.client import DaemonClient, Found
+from geri.logs import TRACE_METADATA
+from geri.paths import Paths
+from geri.types import Request
+from tests.daemon.test_daemon import Running, reset_gate, settings_with, start
+
+__all__ = ["reset_gate"]  # the gate fixture of the daemon tests, used here too
+
+
+@pytest.fixture
+async def daemon(paths: Paths, tmp_path: Path) -> AsyncIterator[Running]:
+    running = await start(paths, settings_with(tmp_path, metrics_port=0))
+    yield running
+    await running.stop()
+
+
+async def test_get_stats_reports_models_queue_and_process(daemon: Running) -> None:
+    for prompt in ("one", "two", "one"):
+        await daemon.wolf.ProcessPrompt(pb.WolfRequest(prompt=prompt))
+    stub = stats_pb2_grpc.StatsServiceStub(daemon.channel)
+    stats = await stub.GetStats(stats_pb2.StatsRequest())
+    assert stats.requests == 3
+    [echo] = stats.models
+    assert (echo.model, echo.requests, echo.cached, echo.errors) == ("echo", 3, 1, 0)
+    assert echo.HasField("latency_p50_ms")
+    assert echo.output_tokens == 6
+    assert (stats.queue_waiting, stats.queue_running) == (0, 0)
+    assert stats.process.rss_bytes > 10 * 2**20
+    live = await DaemonClient(Found(daemon.address, 0, None)).stats()
+    assert live.models[0].requests == 3
+
+
+async def test_prometheus_text_over_http(daemon: Running) -> None:
+    await daemon.wolf.ProcessPrompt(pb.WolfRequest(prompt="hello"))
+    server = daemon.server.metrics_server
+    assert server is not None
+    host, port = server.sockets[0].getsockname()[:2]
+    async with httpx.AsyncClient() as http:
+        page = await http.get(f"http://{host}:{port}/metrics")
+        missing = await http.get(f"http://{host}:{port}/other")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert re.search(
+        r'^geri_requests_total\{model="echo",provider="llama.cpp",status="ok"\} 1$',
+        page.text,
+        re.MULTILINE,
+    )
+    assert (
+        'geri_request_duration_seconds_bucket{model="echo",provider="llama.cpp",le="+Inf"} 1'
+        in (page.text)
+    )
+    assert missing.status_code == 404
+
+
+async def test_the_callers_trace_id_follows_the_request(daemon: Running) -> None:
+    reply = await daemon.wolf.ProcessPrompt(
+        pb.WolfRequest(prompt="traced"), metadata=((TRACE_METADATA, "trace-from-client"),)
+    )
+    assert reply.trace_id == "trace-from-client"
+    fresh = await daemon.wolf.ProcessPrompt(pb.WolfRequest(prompt="untraced"))
+    assert len(fresh.trace_id) == 16
+    client = DaemonClient(Found(daemon.address, 0, None))
+    result = await client.ask(Request("through the client", trace_id="abc"))
+    assert result.trace_id == "abc"
+    logged = {r.response: r.trace_id for r in daemon.server.state.engine.store.recent_requests()}
+    assert logged["echo: traced"] == "trace-from-client"
+    too_long = await daemon.wolf.ProcessPrompt(
+        pb.WolfRequest(prompt="long id"), metadata=((TRACE_METADATA, "x" * 500),)
+    )
+    assert len(too_long.trace_id) == 16  # not taken: a new one is made
