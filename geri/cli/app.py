@@ -28,6 +28,7 @@ app = typer.Typer(
     "Start with [bold]geri models add PATH.gguf[/] (or [bold]geri install[/]), then "
     '[bold]geri ask "your question"[/].',
     no_args_is_help=True,
+    add_completion=False,  # static scripts ship in completions/ (scripts/gen_completions.py)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
