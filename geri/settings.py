@@ -210,6 +210,8 @@ class Price(_Section):
 
 
 class Performance(_Section):
+    """How local models run: threads, context and batch sizes, GPU offload, staying loaded."""
+
     threads: int | None = Field(
         None, ge=1, le=512, description="CPU threads for local inference; physical cores if unset."
     )
@@ -232,6 +234,8 @@ class ProviderOptions(_Section):
 
 
 class Network(_Section):
+    """Timeouts and retries for every remote call."""
+
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
     read_timeout: float = Field(
         120.0, gt=0, description="Seconds to wait for a complete non-streamed answer."
@@ -250,6 +254,8 @@ class Network(_Section):
 
 
 class PromptSettings(_Section):
+    """How prompts are built: the RAG template, the answer's share of the window, limits."""
+
     template: str | None = Field(
         None,
         description="Jinja template of the user message when documents are given; sees "
@@ -377,6 +383,8 @@ class Daemon(_Section):
 
 
 class Keys(_Section):
+    """Where API keys may be kept (`geri keys set`)."""
+
     allow_plaintext_keyring: bool = Field(
         False,
         description="Accept a keyring backend that stores keys unencrypted on disk "

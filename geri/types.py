@@ -116,6 +116,7 @@ class Constraints:
     """Limits on which model may answer, when geri chooses it ('auto')."""
 
     local_only: bool = False
+    remote_only: bool = False
     needs_vision: bool = False
     min_context: int | None = None
     max_cost_micros: int | None = None

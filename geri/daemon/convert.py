@@ -55,7 +55,10 @@ def request_from_proto(message: pb.WolfRequest) -> Request:
             )
             for d in message.context
         ),
-        constraints=Constraints(local_only=message.model_type == pb.MODEL_TYPE_LOCAL),
+        constraints=Constraints(
+            local_only=message.model_type == pb.MODEL_TYPE_LOCAL,
+            remote_only=message.model_type == pb.MODEL_TYPE_REMOTE,
+        ),
         use_cache=not message.no_cache,
     )
 
@@ -75,6 +78,8 @@ def request_to_proto(request: Request, priority: int = 0) -> pb.WolfRequest:
         model=request.model or "",
         model_type=pb.MODEL_TYPE_LOCAL
         if request.constraints.local_only
+        else pb.MODEL_TYPE_REMOTE
+        if request.constraints.remote_only
         else pb.MODEL_TYPE_UNSPECIFIED,
         parameters=params,
         priority=priority,

@@ -107,6 +107,8 @@ def _exclusion(
 ) -> str | None:
     if constraints.local_only and model.location != "local":
         return f"{model.location}, and only local models are allowed"
+    if constraints.remote_only and model.location == "local":
+        return "local, and only LAN or cloud models are allowed"
     if constraints.needs_vision and model.kind != "vision":
         return "cannot read images"
     if constraints.min_context and model.context_window < constraints.min_context:

@@ -48,6 +48,11 @@ def test_all_eligible_best_first() -> None:
             ["local"],
             {"lan": "lan, and only local", "cloud": "cloud, and only local"},
         ),
+        (
+            Constraints(remote_only=True),
+            ["lan", "cloud"],
+            {"local": "local, and only LAN or cloud models are allowed"},
+        ),
         (Constraints(needs_vision=True), ["cloud"], {"local": "cannot read images"}),
         (
             Constraints(min_context=10_000),
