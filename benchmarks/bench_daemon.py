@@ -111,6 +111,7 @@ async def main() -> None:
                     ],
                     "default_model": "smol",
                     "routing": {"capacity": {"mock": 1000}},
+                    "cache": {"enabled": False},  # every request must reach its model
                     "daemon": {"port": 0, "max_queue": 10000, "max_running": 1000},
                 }
             )
@@ -163,6 +164,7 @@ async def main() -> None:
                 "8",
                 "-t",
                 "0",
+                "--no-cache",
             ]
             warm = [first_byte_ms(ask, env) for _ in range(args.asks)]
             cold = [first_byte_ms([*ask, "--no-daemon"], env) for _ in range(args.asks)]

@@ -33,7 +33,7 @@ import httpx
 from geri.engine import Engine
 from geri.keys import KeyStore
 from geri.providers import key_env_names
-from geri.settings import CloudModel, Settings
+from geri.settings import Cache, CloudModel, Settings
 from geri.store import open_store
 from geri.types import Request
 
@@ -98,7 +98,8 @@ def geri_timers(base: str, home: Path) -> tuple[Timer, Timer, Engine]:
         kind="cloud", id="bench", provider="openai_compatible", model="bench", base_url=base
     )
     engine = Engine(
-        Settings(models=(model,)),
+        # repeated identical requests: with the cache on, geri would not call the server at all
+        Settings(models=(model,), cache=Cache(enabled=False)),
         open_store(home / "geri.db"),
         keys=KeyStore(key_env_names(), {}, backend=_NoKeyring()),
     )

@@ -351,8 +351,8 @@ class Engine:
             max_tokens=min(request.max_tokens, report.window - report.prompt_tokens),
         )
         projected = projected_cost(report.prompt_tokens, call.chat.max_tokens, call.info)
-        call.hold = await asyncio.to_thread(self.ledger.reserve, call.info, projected)
-        if call.hold is not None:
+        if projected > 0 and call.info.location != "local":  # else nothing to hold
+            call.hold = await asyncio.to_thread(self.ledger.reserve, call.info, projected)
             await self._back_in_budget(call)
 
     async def _back_in_budget(self, call: Call) -> None:
