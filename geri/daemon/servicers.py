@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
@@ -107,6 +107,15 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
     def __init__(self, state: DaemonState) -> None:
         self.state = state
 
+    @asynccontextmanager
+    async def _slot(self, request: Request, priority: int) -> AsyncIterator[None]:
+        """A queue slot for `request`, unless the cache answers it (then no wait at all)."""
+        if await self.state.engine.is_cached(request):
+            yield
+            return
+        async with self.state.scheduler.slot(request.model or "", priority):
+            yield
+
     async def _pinned(self, request: Request, context: grpc.aio.ServicerContext) -> Request:
         model = await self.state.engine.resolve(request)
         return replace(request, model=model.id, trace_id=trace_id(context))
@@ -117,7 +126,7 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
         try:
             with failures():
                 request = await self._pinned(request_from_proto(message), context)
-                async with self.state.scheduler.slot(request.model or "", message.priority):
+                async with self._slot(request, message.priority):
                     result = await self.state.engine.ask(request)
                 return result_to_proto(result)
         except CallFailed as failure:
@@ -129,7 +138,7 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
         try:
             with failures():
                 request = await self._pinned(request_from_proto(message), context)
-                async with self.state.scheduler.slot(request.model or "", message.priority):
+                async with self._slot(request, message.priority):
                     async for chunk in self.state.engine.stream(request):
                         if chunk.result is not None:
                             yield pb.WolfChunk(done=True, response=result_to_proto(chunk.result))

@@ -242,6 +242,17 @@ class Engine:
             )
             return
 
+    async def is_cached(self, request: Request) -> bool:
+        """Whether `request` would be answered from the response cache right now.
+
+        The daemon asks before queueing, so a cached answer never waits behind a generation.
+        """
+        if not (request.use_cache and self.cache.enabled) or not request.prompt.strip():
+            return False
+        info = await self.resolve(request)
+        call = self._open(request, info, [], streamed=False)
+        return await self._lookup(call) is not None
+
     def reload(self, settings: Settings) -> None:
         """Serve the next requests with `settings` (the daemon's hot reload).
 

@@ -191,6 +191,19 @@ async def test_priorities_under_load(daemon: Running) -> None:
     assert Gated.order == ["start first", "start high", "start low"]
 
 
+async def test_a_cached_answer_does_not_wait_in_the_queue(daemon: Running) -> None:
+    await daemon.wolf.ProcessPrompt(ask("remembered"))
+    Gated.gate.clear()
+    busy = asyncio.ensure_future(daemon.wolf.ProcessPrompt(ask("slow")))
+    await _until(lambda: Gated.order[-1] == "start slow")  # the only slot is taken
+    reply = await asyncio.wait_for(daemon.wolf.ProcessPrompt(ask("remembered")), 5)
+    assert (reply.text, reply.cached) == ("echo: remembered", True)
+    chunks = [c async for c in daemon.wolf.StreamPrompt(ask("remembered"))]
+    assert chunks[-1].response.cached
+    Gated.gate.set()
+    await busy
+
+
 async def test_fifo_within_a_priority(daemon: Running) -> None:
     Gated.gate.clear()
     calls = [asyncio.ensure_future(daemon.wolf.ProcessPrompt(ask("busy")))]
