@@ -16,7 +16,17 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from geri.engine import Engine, open_engine
-    from geri.types import Chunk, Message, ModelInfo, Request, Result, Usage
+    from geri.types import (
+        Chunk,
+        Document,
+        Image,
+        Message,
+        ModelInfo,
+        Notice,
+        Request,
+        Result,
+        Usage,
+    )
 
 
 def ask(prompt: str, **options: Any) -> Result:
@@ -39,7 +49,17 @@ def __getattr__(name: str) -> Any:
         from geri import engine
 
         return getattr(engine, name)
-    if name in {"Chunk", "Message", "ModelInfo", "Request", "Result", "Usage"}:
+    if name in {
+        "Chunk",
+        "Document",
+        "Image",
+        "Message",
+        "ModelInfo",
+        "Notice",
+        "Request",
+        "Result",
+        "Usage",
+    }:
         from geri import types
 
         return getattr(types, name)
@@ -48,9 +68,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Chunk",
+    "Document",
     "Engine",
+    "Image",
     "Message",
     "ModelInfo",
+    "Notice",
     "Request",
     "Result",
     "Usage",
