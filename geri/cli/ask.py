@@ -12,7 +12,7 @@ import typer
 
 from geri.cli import render
 from geri.cli.common import piped_stdin, with_engine
-from geri.cli.constraints import ConstraintOptions, constraints_from
+from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_from
 from geri.errors import InputError
 
 if TYPE_CHECKING:
@@ -69,16 +69,9 @@ def ask(
     max_cost: ConstraintOptions.max_cost = None,
     max_latency: ConstraintOptions.max_latency = None,
     min_context: ConstraintOptions.min_context = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object with the answer and its stats.")
-    ] = False,
-    no_stream: Annotated[
-        bool, typer.Option("--no-stream", help="Print the answer only once it is complete.")
-    ] = False,
-    no_cache: Annotated[
-        bool,
-        typer.Option("--no-cache", help="Neither answer from the response cache nor store in it."),
-    ] = False,
+    json_output: AnswerOptions.json_output = False,
+    no_stream: AnswerOptions.no_stream = False,
+    no_cache: AnswerOptions.no_cache = False,
     no_daemon: Annotated[
         bool,
         typer.Option("--no-daemon", help="Answer in this process even if a daemon is running."),

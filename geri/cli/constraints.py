@@ -1,4 +1,5 @@
-"""The options that limit which model may answer, shared by `ask` and `route`."""
+"""Options shared by several commands: what limits the model (`ask`, `route`) and how an
+answer is delivered (`ask`, `vision`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,19 @@ class ConstraintOptions:
     ]
     min_context = Annotated[
         int | None, typer.Option("--min-context", min=1, help="Smallest context window allowed.")
+    ]
+
+
+class AnswerOptions:
+    json_output = Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the answer and its stats.")
+    ]
+    no_stream = Annotated[
+        bool, typer.Option("--no-stream", help="Print the answer only once it is complete.")
+    ]
+    no_cache = Annotated[
+        bool,
+        typer.Option("--no-cache", help="Neither answer from the response cache nor store in it."),
     ]
 
 

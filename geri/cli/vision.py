@@ -10,6 +10,7 @@ import typer
 from geri.cli import render
 from geri.cli.ask import _answer
 from geri.cli.common import piped_bytes, with_engine
+from geri.cli.constraints import AnswerOptions
 
 if TYPE_CHECKING:
     from geri.engine import Engine
@@ -61,15 +62,9 @@ def vision(
             "--max-frames", min=1, help="Video: most frames analysed (vision.max_frames)."
         ),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object with the answer and its stats.")
-    ] = False,
-    no_stream: Annotated[
-        bool, typer.Option("--no-stream", help="Print the answer only once it is complete.")
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither answer from the cache nor store in it.")
-    ] = False,
+    json_output: AnswerOptions.json_output = False,
+    no_stream: AnswerOptions.no_stream = False,
+    no_cache: AnswerOptions.no_cache = False,
 ) -> None:
     """Ask a vision model about an image, or about a video frame by frame.
 

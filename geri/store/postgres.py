@@ -12,13 +12,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, TypeVar
 
 from geri.errors import StoreError
 from geri.store.base import (
-    FINISHED_COLUMNS,
-    Finished,
     HealthCheck,
     Outcome,
     RequestRecord,
@@ -265,14 +263,6 @@ class PostgresStore(LedgerAndCache):
             (model_id, limit),
         )
         return [Outcome(status, latency, ttft) for status, latency, ttft in rows]
-
-    def finished_since(self, since: datetime) -> list[Finished]:
-        rows = self._run(
-            f"SELECT {FINISHED_COLUMNS} FROM requests WHERE created_at >= %s "
-            "ORDER BY created_at, seq",
-            (since,),
-        )
-        return [Finished(m, p, s, lat, t, i, o, c, bool(h)) for m, p, s, lat, t, i, o, c, h in rows]
 
     def record_health(self, check: HealthCheck) -> None:
         self._run(

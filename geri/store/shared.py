@@ -1,4 +1,5 @@
-"""The budget ledger and the response cache in SQL that SQLite and PostgreSQL both speak.
+"""The budget ledger, the response cache and the metrics query, in SQL that SQLite and
+PostgreSQL both speak.
 
 Written once, with `?` placeholders; each store supplies `_tx`, which runs a function inside
 one transaction that excludes other writers of the budget (SQLite: `BEGIN IMMEDIATE` locks
@@ -9,10 +10,20 @@ so reservations against different providers only meet on the shared all-cloud li
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from geri.cost.periods import Period
-from geri.store.base import ALL_CLOUD, BudgetLimit, CacheStats, Refusal, Reservation, Spend
+from geri.store.base import (
+    ALL_CLOUD,
+    FINISHED_COLUMNS,
+    BudgetLimit,
+    CacheStats,
+    Finished,
+    Refusal,
+    Reservation,
+    Spend,
+)
 
 Rows = list[tuple[Any, ...]]
 Execute = Callable[[str, Sequence[Any]], Rows]
@@ -26,9 +37,13 @@ _SPENT = (
 
 
 class LedgerAndCache:
-    """Budget and cache methods of `Store`, on top of a store's `_tx` and `_query`."""
+    """Budget, cache and metrics methods of `Store`, on top of a store's `_tx` and `_query`."""
 
     _FOR_UPDATE = ""
+
+    def _moment(self, moment: datetime) -> Any:
+        """`moment` as the store compares it with `requests.created_at`."""
+        return moment
 
     def _tx(self, work: Callable[[Execute], T]) -> T:
         raise NotImplementedError
@@ -124,6 +139,13 @@ class LedgerAndCache:
         else:
             [(count,)] = self._query("DELETE FROM cache WHERE model = ?", (model_id,))
         return int(count)
+
+    def finished_since(self, since: datetime) -> list[Finished]:
+        rows = self._query(
+            f"SELECT {FINISHED_COLUMNS} FROM requests WHERE created_at >= ? ORDER BY created_at",
+            (self._moment(since),),
+        )
+        return [Finished(m, p, s, lat, t, i, o, c, bool(h)) for m, p, s, lat, t, i, o, c, h in rows]
 
     def cache_stats(self, now_us: int) -> CacheStats:
         [(entries, size, expired)] = self._query(

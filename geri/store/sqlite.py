@@ -16,8 +16,6 @@ from typing import Any, TypeVar
 
 from geri.errors import StoreError
 from geri.store.base import (
-    FINISHED_COLUMNS,
-    Finished,
     HealthCheck,
     Outcome,
     RequestRecord,
@@ -78,6 +76,9 @@ class SQLiteStore(LedgerAndCache):
                 return result
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot write to {self.path}: {exc}.") from exc
+
+    def _moment(self, moment: datetime) -> str:
+        return moment.astimezone(UTC).isoformat()  # timestamps are stored as UTC ISO text
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         with self._lock:
@@ -158,14 +159,6 @@ class SQLiteStore(LedgerAndCache):
             (model_id, limit),
         )
         return [Outcome(status, latency, ttft) for status, latency, ttft in rows]
-
-    def finished_since(self, since: datetime) -> list[Finished]:
-        rows = self._read(
-            f"SELECT {FINISHED_COLUMNS} FROM requests WHERE created_at >= ? "
-            "ORDER BY created_at, rowid",
-            (since.astimezone(UTC).isoformat(),),
-        )
-        return [Finished(m, p, s, lat, t, i, o, c, bool(h)) for m, p, s, lat, t, i, o, c, h in rows]
 
     def record_health(self, check: HealthCheck) -> None:
         self._write(
