@@ -49,12 +49,16 @@ class Scheduler:
     def waiting(self) -> int:
         return sum(1 for w in self._heap if not w.ready.done())
 
+    def would_wait(self, model: str, priority: int = 0) -> bool:
+        """Whether a call for `model` at `priority` would have to queue right now."""
+        return not self._free(model) or any(
+            w.model == model and -w.priority >= priority for w in self._heap
+        )
+
     @asynccontextmanager
     async def slot(self, model: str, priority: int = 0) -> AsyncIterator[None]:
         """Hold a slot for `model` for the duration of the block."""
-        if self._free(model) and not any(
-            w.model == model and -w.priority >= priority for w in self._heap
-        ):
+        if not self.would_wait(model, priority):
             self.running[model] += 1
         else:
             if self.waiting >= self.max_waiting:

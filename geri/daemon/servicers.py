@@ -109,11 +109,13 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
 
     @asynccontextmanager
     async def _slot(self, request: Request, priority: int) -> AsyncIterator[None]:
-        """A queue slot for `request`, unless the cache answers it (then no wait at all)."""
-        if await self.state.engine.is_cached(request):
+        """A queue slot for `request`; when it would have to wait for one, a request the cache
+        can answer skips the queue instead."""
+        scheduler, model = self.state.scheduler, request.model or ""
+        if scheduler.would_wait(model, priority) and await self.state.engine.is_cached(request):
             yield
             return
-        async with self.state.scheduler.slot(request.model or "", priority):
+        async with scheduler.slot(model, priority):
             yield
 
     async def _pinned(self, request: Request, context: grpc.aio.ServicerContext) -> Request:
