@@ -155,6 +155,6 @@ complete -c geri -n "test (__geri_path) = 'vision'" -l fps -d 'Video: frames ana
 complete -c geri -n "test (__geri_path) = 'vision'" -l max-frames -d 'Video: most frames analysed (vision.max_frames).' -r -F
 complete -c geri -n "test (__geri_path) = 'vision'" -l json -d 'Print one JSON object with the answer and its stats.'
 complete -c geri -n "test (__geri_path) = 'vision'" -l no-stream -d 'Print the answer only once it is complete.'
-complete -c geri -n "test (__geri_path) = 'vision'" -l no-cache -d 'Neither answer from the cache nor store in it.'
+complete -c geri -n "test (__geri_path) = 'vision'" -l no-cache -d 'Neither answer from the response cache nor store in it.'
 complete -c geri -n "test (__geri_path) = 'vision'" -l help -s h -d 'Show the help and exit.'
 complete -c geri -n "test (__geri_path) = 'vision'" -F
