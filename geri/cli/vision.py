@@ -90,15 +90,17 @@ def vision(
         from geri.vision.processor import IMAGE_QUESTION, VisionProcessor
 
         processor = VisionProcessor(engine)
-        info = await processor.choose(model)
         media = await asyncio.to_thread(
             read_media, source, stdin=stdin, limits=engine.settings.vision
         )
         if media.video:
+            info = await processor.choose(model)
             options = (fps, max_frames, json_output)
             await _video(processor, media, template, info, question, *options)
             return
-        image = await processor.prepare(media.data, media.name, info)
+        decoded = await processor.open(media.data, media.name)
+        info = await processor.choose(model)
+        image = await processor.fit(decoded, media.data, info)
         request = processor.request(template, info, image, question or IMAGE_QUESTION)
         result = await _answer(engine, request, not no_stream, json_output)
         if json_output:

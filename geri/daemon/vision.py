@@ -34,8 +34,9 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
         try:
             with failures():
                 processor = VisionProcessor(self.state.engine)
+                decoded = await processor.open(message.image, "the image")
                 info = await processor.choose(message.model or None)
-                image = await processor.prepare(message.image, "the image", info)
+                image = await processor.fit(decoded, message.image, info)
                 template = replace(
                     sampling_from_proto(message.parameters), trace_id=trace_id(context)
                 )

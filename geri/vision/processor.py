@@ -1,8 +1,9 @@
 """Vision requests through the engine: pick the vision model, fit the image, merge video answers.
 
-The model comes first (an explicit `--model`, else the first usable entry of `vision_models`,
-else the best vision model by efficiency score), because what the image must look like depends
-on its provider (`ImageRules`). A video is analysed frame by frame as frames are picked, and
+An image is checked first (a bad file is reported before anything else), then the model is
+chosen (an explicit `--model`, else the first usable entry of `vision_models`, else the best
+vision model by efficiency score), then the image is fitted to what that model's provider
+accepts (`ImageRules`). A video is analysed frame by frame as frames are picked, and
 the per-frame answers are merged into one timeline: '[00:12] a dog enters from the left'. The
 CLI (`geri vision`) and the daemon's VisionService both use this class.
 """
@@ -12,14 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from geri.engine import Engine
 from geri.errors import InputError, ModelNotFound
 from geri.providers import provider_spec
 from geri.selection.selector import require
 from geri.types import Constraints, Image, ModelInfo, Request, Result
-from geri.vision.image import fit_image, prepare_image
+from geri.vision.image import fit_image, open_image
 from geri.vision.video import Frame, timestamp
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 IMAGE_QUESTION = "Describe this image in detail."
 VIDEO_QUESTION = "Describe what is happening in this frame."
@@ -75,11 +80,15 @@ class VisionProcessor:
             )
         return self.engine.balancer.choose(require(ranking))
 
-    async def prepare(self, data: bytes, name: str, info: ModelInfo) -> Image:
-        """`data` checked and fitted to `info`'s provider (in a worker thread: it decodes)."""
-        rules = provider_spec(info.provider).images
+    async def open(self, data: bytes, name: str) -> PILImage:
+        """`data` checked and decoded (in a worker thread), before any model is chosen."""
         limit = self.engine.settings.vision.max_pixels
-        return await asyncio.to_thread(prepare_image, data, name, rules, max_pixels=limit)
+        return await asyncio.to_thread(open_image, data, name, max_pixels=limit)
+
+    async def fit(self, image: PILImage, data: bytes, info: ModelInfo) -> Image:
+        """A decoded image as `info`'s provider accepts it (the original bytes if they do)."""
+        rules = provider_spec(info.provider).images
+        return await asyncio.to_thread(fit_image, image, rules, original=data)
 
     def request(self, template: Request, info: ModelInfo, image: Image, question: str) -> Request:
         return replace(template, prompt=question, images=(image,), model=info.id)

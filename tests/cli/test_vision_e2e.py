@@ -176,6 +176,10 @@ def test_no_key_and_wrong_models_name_the_fix(geri: Geri, tmp_path: Path) -> Non
     no_key = geri("vision", str(tmp_path / "a.png"), keys=False)
     assert no_key.returncode != 0
     assert "gpt-4o: no API key (geri keys set openai)" in no_key.stderr
+    (tmp_path / "notes.txt").write_text("not an image")
+    bad_and_no_key = geri("vision", str(tmp_path / "notes.txt"), keys=False)
+    assert bad_and_no_key.returncode == 2  # the file is checked before a model is needed
+    assert "is not an image" in bad_and_no_key.stderr
     unknown = geri("vision", str(tmp_path / "a.png"), "-m", "gpt-4x")
     assert "Unknown model 'gpt-4x'" in unknown.stderr
     missing = geri("vision", str(tmp_path / "nope.png"))
