@@ -72,6 +72,7 @@ class KeyStore:
         self._allow_plaintext = allow_plaintext
         self._clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
+        self._all_variables = sorted({v for p in env_names for v in self.variables(p)})
 
     @property
     def providers(self) -> list[str]:
@@ -82,8 +83,7 @@ class KeyStore:
 
         The log redaction filter strips these from every record.
         """
-        names = {v for p in self._env_names for v in self.variables(p)}
-        found = [self._environ[n] for n in names if self._environ.get(n)]
+        found = [value for name in self._all_variables if (value := self._environ.get(name))]
         return found + [key for _, key in self._cache.values() if key]
 
     def variables(self, provider: str) -> tuple[str, ...]:

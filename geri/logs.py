@@ -36,7 +36,12 @@ LOOKS_SECRET = (
     r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face
     r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
 )
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "trace_id"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "trace_id",
+    "_redacted",
+}
 
 
 def new_trace_id() -> str:
@@ -57,20 +62,24 @@ class RedactFilter(logging.Filter):
         self._secrets = secrets
         self._patterns = [re.compile(p) for p in (*LOOKS_SECRET, *patterns)]
 
-    def clean(self, text: str) -> str:
-        text = redact(text, self._secrets())
+    def clean(self, text: str, secrets: Iterable[str] | None = None) -> str:
+        text = redact(text, self._secrets() if secrets is None else secrets)
         for pattern in self._patterns:
             text = pattern.sub("[redacted]", text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.clean(record.getMessage()), None
+        if getattr(record, "_redacted", False):
+            return True  # already cleaned for another handler
+        secrets = list(self._secrets())
+        record.msg, record.args = self.clean(record.getMessage(), secrets), None
         if record.exc_info:
-            record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = self.clean(trace, secrets), None
         for name, value in list(record.__dict__.items()):
             if name not in _STANDARD and isinstance(value, str):
-                setattr(record, name, self.clean(value))
+                setattr(record, name, self.clean(value, secrets))
+        record._redacted = True
         return True
 
 
