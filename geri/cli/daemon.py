@@ -67,16 +67,8 @@ def daemon(
     settings = settings.model_copy(update={"daemon": settings.daemon.model_copy(update=overrides)})
 
     async def run() -> None:
-        from geri.logs import configure
-
-        server = DaemonServer(paths, settings)
-        keys = server.state.engine.keys
-        configure(settings.logging, paths.log_dir, secrets=keys.known, console_level="INFO")
-        await server.run(
-            on_ready=lambda listening: render.notice(
-                f"geri daemon listening on {listening.address} (pid {listening.pid})"
-            )
-        )
+        server = DaemonServer(paths, settings, own_logging=True)
+        await server.run()  # it logs where it listens
 
     asyncio.run(run())
 

@@ -43,6 +43,7 @@ from geri.daemon.stats import StatsServicer, serve_prometheus
 from geri.daemon.vision import VisionServicer
 from geri.engine import Engine, open_engine
 from geri.errors import ConfigError, GeriError
+from geri.logs import configure
 from geri.paths import Paths
 from geri.selection.health import run_periodically
 from geri.settings import Daemon, Settings, load_settings
@@ -94,9 +95,19 @@ def is_loopback(host: str) -> bool:
 class DaemonServer:
     """One daemon: build with the user's paths and settings, then `await run()`."""
 
-    def __init__(self, paths: Paths, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        settings: Settings,
+        engine: Engine | None = None,
+        *,
+        own_logging: bool = False,
+    ) -> None:
+        """`own_logging`: this process is the daemon, so its log follows the settings (and is
+        set up again when they change); off when a test or a host program runs the server."""
         self.paths = paths
         self.settings = settings
+        self.own_logging = own_logging
         options = settings.daemon
         self.token = read_token(options)
         if options.socket is None and not is_loopback(options.host) and not self.token:
@@ -165,7 +176,15 @@ class DaemonServer:
         self.listening = Listening(address, os.getpid(), token_file)
         return self.listening
 
+    def _configure_logging(self) -> None:
+        if self.own_logging:
+            keys = self.state.engine.keys
+            configure(
+                self.settings.logging, self.paths.log_dir, secrets=keys.known, console_level="INFO"
+            )
+
     async def run(self, on_ready: Callable[[Listening], None] | None = None) -> None:
+        self._configure_logging()
         listening = self.listening or self.bind()
         await self.server.start()
         loop = asyncio.get_running_loop()
@@ -173,6 +192,7 @@ class DaemonServer:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         self._write_state(listening)
+        log.info("listening on %s (pid %s)", listening.address, listening.pid)
         for service in ("", *SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if self.settings.daemon.preload:
@@ -242,6 +262,7 @@ class DaemonServer:
                 continue
             self.settings = settings
             self.state.engine.reload(settings)
+            self._configure_logging()
             log.info("settings reloaded from %s", path)
 
     def _write_state(self, listening: Listening) -> None:

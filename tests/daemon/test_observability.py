@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,3 +82,42 @@ async def test_the_callers_trace_id_follows_the_request(daemon: Running) -> None
         pb.WolfRequest(prompt="long id"), metadata=((TRACE_METADATA, "x" * 500),)
     )
     assert len(too_long.trace_id) == 16  # not taken: a new one is made
+
+
+async def test_the_daemons_log_follows_its_settings(paths: Paths, tmp_path: Path) -> None:
+    import json
+    import logging
+
+    from geri.daemon.server import DaemonServer
+    from geri.engine import Engine
+    from geri.store import open_store
+    from tests.daemon.test_daemon import Gated, _until
+
+    settings = settings_with(tmp_path)
+    engine = Engine(settings, open_store(paths.database), providers=Gated)
+    server = DaemonServer(paths, settings, engine, own_logging=True)
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(server.run(on_ready=lambda up: ready.set_result(up.address)))
+    try:
+        await asyncio.wait_for(ready, 20)
+        log_file = paths.log_dir / "geri.log"
+        assert " INFO " in log_file.read_text()  # human lines to begin with
+        paths.config_dir.mkdir(parents=True, exist_ok=True)
+        paths.settings_file.write_text(
+            json.dumps(
+                {
+                    "models": [{"kind": "local", "id": "echo", "path": "/e.gguf"}],
+                    "logging": {"format": "json"},
+                    "daemon": {"reload_interval": 0.1},
+                }
+            )
+        )
+        await _until(lambda: log_file.read_text().rstrip().endswith("}"))
+        last = json.loads(log_file.read_text().splitlines()[-1])
+        assert last["message"].startswith("settings reloaded")
+    finally:
+        server.stopping.set()
+        await task
+        for handler in list(logging.getLogger("geri").handlers):
+            logging.getLogger("geri").removeHandler(handler)
+            handler.close()
