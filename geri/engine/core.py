@@ -21,12 +21,10 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, suppress
-from contextvars import Token
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -40,6 +38,13 @@ from geri.engine.fallback import FALLBACK_ERRORS, describe, fallback_text, next_
 from geri.engine.metrics import Metrics
 from geri.engine.notify import Notifier
 from geri.engine.registry import ModelRegistry
+from geri.engine.requests import (
+    chat_request,
+    replay_pieces,
+    takes_images,
+    traced,
+    validate,
+)
 from geri.errors import (
     BudgetExhausted,
     GeriError,
@@ -47,7 +52,7 @@ from geri.errors import (
     Retryable,
 )
 from geri.keys import KeyStore
-from geri.logs import TRACE_ID, new_trace_id
+from geri.logs import TRACE_ID
 from geri.prompt import Prompt, QuestionTooLong, build_messages, build_prompt
 from geri.prompt.tokens import TokenCounter
 from geri.providers import (
@@ -63,10 +68,8 @@ from geri.settings import Settings
 from geri.store import RequestRecord, Store
 from geri.store.base import Status
 from geri.types import (
-    ChatRequest,
     Chunk,
     Completion,
-    Message,
     ModelInfo,
     Notice,
     Request,
@@ -151,15 +154,15 @@ class Engine:
 
     async def ask(self, request: Request) -> Result:
         """Answer `request` in one piece."""
-        request, token = _traced(request)
+        request, token = traced(request)
         try:
             return await self._ask(request)
         finally:
             TRACE_ID.reset(token)
 
     async def _ask(self, request: Request) -> Result:
-        _validate(request)
-        info = _takes_images(request, await self.resolve(request))
+        validate(request)
+        info = takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
         tried: list[str] = []
         while True:
@@ -190,7 +193,7 @@ class Engine:
         Notices (a fallback, a budget alert) arrive as chunks with `notice` set, when they
         happen.
         """
-        request, token = _traced(request)
+        request, token = traced(request)
         try:
             async with aclosing(self._stream(request)) as chunks:
                 async for chunk in chunks:
@@ -201,8 +204,8 @@ class Engine:
                 TRACE_ID.reset(token)
 
     async def _stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
-        _validate(request)
-        info = _takes_images(request, await self.resolve(request))
+        validate(request)
+        info = takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
         tried: list[str] = []
         sent = 0
@@ -212,7 +215,7 @@ class Engine:
             hit = await self._lookup(call)
             if hit is not None:
                 result = await self._record_hit(call, hit)
-                for piece in _pieces(hit.text):
+                for piece in replay_pieces(hit.text):
                     yield Chunk(piece)
                 yield Chunk(
                     usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
@@ -325,7 +328,7 @@ class Engine:
             uuid.uuid4().hex,
             request,
             info,
-            _chat(request, build_messages(request)),
+            chat_request(request, build_messages(request)),
             self._now(),
             self._clock(),
             streamed,
@@ -356,7 +359,7 @@ class Engine:
             prompt = Prompt(prompt.messages, replace(prompt.report, switched_from=info.id))
             call.info = bigger
         report = call.report = prompt.report
-        call.chat = _chat(
+        call.chat = chat_request(
             request,
             prompt.messages,
             max_tokens=min(request.max_tokens, report.window - report.prompt_tokens),
@@ -540,48 +543,3 @@ class Engine:
 
 def _build_provider(info: ModelInfo, context: ProviderContext) -> Provider:
     return provider_factory(info.provider)(info, context)
-
-
-def _chat(
-    request: Request, messages: tuple[Message, ...], max_tokens: int | None = None
-) -> ChatRequest:
-    return ChatRequest(
-        messages=messages,
-        max_tokens=max_tokens or request.max_tokens,
-        temperature=request.temperature,
-        top_p=request.top_p,
-        seed=request.seed,
-        stop=request.stop,
-    )
-
-
-def _pieces(text: str) -> list[str]:
-    """A cached answer cut into word-sized chunks, so it replays as a stream."""
-    return re.findall(r"\s+|\S+\s*", text) or [text]
-
-
-def _traced(request: Request) -> tuple[Request, Token[str | None]]:
-    """`request` with its trace id (the caller's, the one in context, or a new one), set in
-    context for the logs of everything that serves it."""
-    trace = request.trace_id or TRACE_ID.get() or new_trace_id()
-    return replace(request, trace_id=trace), TRACE_ID.set(trace)
-
-
-def _takes_images(request: Request, info: ModelInfo) -> ModelInfo:
-    if request.images and info.kind != "vision":
-        raise InputError(
-            f"Model {info.id!r} does not take images: choose a vision model with --model "
-            "(the 'kind' column of 'geri models list'), or set vision_models in the settings."
-        )
-    return info
-
-
-def _validate(request: Request) -> None:
-    if not request.prompt.strip():
-        raise InputError("The prompt is empty: pass it as an argument or pipe it on stdin.")
-    if request.max_tokens < 1:
-        raise InputError(f"--max-tokens must be at least 1 (got {request.max_tokens}).")
-    if not 0.0 <= request.temperature <= 2.0:
-        raise InputError(f"--temperature must be between 0 and 2 (got {request.temperature}).")
-    if not 0.0 < request.top_p <= 1.0:
-        raise InputError(f"top_p must be in (0, 1] (got {request.top_p}).")
