@@ -215,30 +215,30 @@ class Engine:
             hit = await self._lookup(call)
             if hit is not None:
                 result = await self._record_hit(call, hit)
-                for piece in replay_pieces(hit.text):
-                    yield Chunk(piece)
-                yield Chunk(
-                    usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
-                )
-                return
-            try:
-                await self._prepare(call)
-                for notice in notices[sent:]:
+                for notice in notices[sent:]:  # a fallback's notice comes before the text
                     yield Chunk(notice=notice)
                 sent = len(notices)
-                async with aclosing(self.caller.stream_attempts(call)) as chunks:
-                    async for chunk in chunks:
-                        yield chunk
-            except FALLBACK_ERRORS as exc:
-                if call.parts:
+                for piece in replay_pieces(hit.text):
+                    yield Chunk(piece)
+            else:
+                try:
+                    await self._prepare(call)
+                    for notice in notices[sent:]:
+                        yield Chunk(notice=notice)
+                    sent = len(notices)
+                    async with aclosing(self.caller.stream_attempts(call)) as chunks:
+                        async for chunk in chunks:
+                            yield chunk
+                except FALLBACK_ERRORS as exc:
+                    if call.parts:
+                        raise
+                    info = await self._fall_back(call, exc, tried)
+                    continue
+                except BaseException as exc:
+                    await self._finish(call, failure=exc)
                     raise
-                info = await self._fall_back(call, exc, tried)
-                continue
-            except BaseException as exc:
-                await self._finish(call, failure=exc)
-                raise
-            result = await self._finish(call)
-            for notice in notices[sent:]:
+                result = await self._finish(call)
+            for notice in notices[sent:]:  # budget alerts, once the cost is known
                 yield Chunk(notice=notice)
             yield Chunk(
                 usage=result.usage, finish_reason=result.finish_reason, done=True, result=result

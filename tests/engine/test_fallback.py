@@ -262,3 +262,17 @@ def test_notices_are_in_the_json_result() -> None:
     assert json.loads(json.dumps(result.as_dict()))["notices"] == [
         {"kind": "fallback", "message": "moved"}
     ]
+
+
+async def test_a_fallback_answered_from_the_cache_still_says_so_first(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, cache={"enabled": True})
+    rig.enqueue("smol", "remembered")
+    await rig.engine.ask(Request("q", model="smol"))  # the local model's answer is cached
+    rig.budget(0)
+    chunks = [c async for c in rig.engine.stream(Request("q"))]
+    assert chunks[0].notice is not None
+    assert chunks[0].notice.message.startswith("Cloud budget for November reached")
+    assert "".join(c.text for c in chunks) == "remembered"
+    final = chunks[-1].result
+    assert final is not None
+    assert final.cached
