@@ -1,13 +1,17 @@
-"""Calling a provider: client-side rate limits, retries with backoff, streams that break.
+"""One call to one model: its state, its attempts, and what it leaves behind.
 
-`Caller` makes the attempts for one model: it waits for the provider's rate limit, reports each
-attempt's outcome to the load balancer, and on a `Retryable` failure backs off (full jitter,
-Retry-After honoured) and tries again until the policy gives up. A stream that fails after text
-was passed on is never retried: that is an `IncompleteAnswer`, carrying the partial text.
+`Call` is a request on its way to one model; when it ends, `outcome` says what the request log
+keeps (and what the cache may keep) and `result` what the caller gets. `Caller` makes the
+attempts: it waits for the provider's rate limit, reports each attempt's outcome to the load
+balancer, and on a `Retryable` failure backs off (full jitter, Retry-After honoured) and tries
+again until the policy gives up. A stream that fails after text was passed on is never retried:
+that is an `IncompleteAnswer`, carrying the partial text.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
@@ -15,14 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from geri.cost import request_cost
 from geri.cost.ledger import Hold
+from geri.engine.cache import Cached
 from geri.engine.ratelimit import RateLimiter
 from geri.engine.retry import RetryPolicy
-from geri.errors import IncompleteAnswer, ProviderError, Retryable
+from geri.errors import GeriError, IncompleteAnswer, ProviderError, Retryable
 from geri.prompt.tokens import estimate_tokens
 from geri.providers import Provider
 from geri.selection.balancer import LoadBalancer
 from geri.settings import Settings
+from geri.store import RequestRecord
+from geri.store.base import Status
 from geri.types import (
     ChatRequest,
     Chunk,
@@ -31,6 +39,7 @@ from geri.types import (
     ModelInfo,
     Notice,
     Request,
+    Result,
     Usage,
 )
 
@@ -60,6 +69,65 @@ class Call:
     usage: Usage | None = None
     finish: FinishReason | None = None
     ttft_ms: float | None = None
+
+    def outcome(
+        self, now: float, failure: BaseException | None, cached: Cached | None
+    ) -> tuple[RequestRecord, Cached | None]:
+        """The call as the request log keeps it, and the answer to cache (a complete one, and
+        only if the cache is on for it)."""
+        usage = self.usage or Usage()
+        text = "".join(self.parts)
+        status: Status = "ok"
+        error = None
+        finish = self.finish
+        if isinstance(failure, asyncio.CancelledError | GeneratorExit):
+            status, finish = "cancelled", "cancelled"
+            error = "cancelled before the answer was complete"
+        elif failure is not None:
+            status, finish = "error", "error"
+            error = str(failure) if isinstance(failure, GeriError) else repr(failure)
+        self.finish = finish or "stop"
+        latency = (now - self.started) * 1000
+        record = RequestRecord(
+            id=self.id,
+            created_at=self.created_at,
+            model=cached.model if cached else self.info.id,
+            provider=self.info.provider,
+            prompt=json.dumps([{"role": m.role, "content": m.content} for m in self.chat.messages]),
+            response=text,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            latency_ms=latency,
+            ttft_ms=latency if cached else self.ttft_ms,
+            cost_micros=0 if cached else request_cost(usage, self.info),
+            status=status,
+            error=error,
+            streamed=self.streamed,
+            cached=cached is not None,
+            trace_id=self.request.trace_id,
+        )
+        answer = None
+        if status == "ok" and self.key is not None and self.finish in ("stop", "length"):
+            answer = Cached(text, usage, self.finish, self.report, self.info.id)
+        return record, answer
+
+    def result(self, record: RequestRecord) -> Result:
+        """What the caller gets back, notices so far included."""
+        return Result(
+            id=self.id,
+            text=record.response,
+            model=record.model,
+            provider=record.provider,
+            usage=Usage(record.input_tokens, record.output_tokens),
+            latency_ms=record.latency_ms,
+            ttft_ms=record.ttft_ms,
+            cost_micros=record.cost_micros,
+            finish_reason=self.finish or "stop",
+            context=self.report,
+            cached=record.cached,
+            notices=tuple(self.notices),
+            trace_id=record.trace_id,
+        )
 
 
 class Caller:

@@ -18,7 +18,6 @@ loaded between requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -30,7 +29,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from geri.cost import projected_cost, request_cost
+from geri.cost import projected_cost
 from geri.cost.ledger import Hold, Ledger
 from geri.engine.cache import Cached, ResponseCache
 from geri.engine.calls import Call, Caller
@@ -47,7 +46,6 @@ from geri.engine.requests import (
 )
 from geri.errors import (
     BudgetExhausted,
-    GeriError,
     InputError,
     Retryable,
 )
@@ -66,7 +64,6 @@ from geri.selection.router import Router
 from geri.selection.selector import require
 from geri.settings import Settings
 from geri.store import RequestRecord, Store
-from geri.store.base import Status
 from geri.types import (
     Chunk,
     Completion,
@@ -74,7 +71,6 @@ from geri.types import (
     Notice,
     Request,
     Result,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -468,43 +464,10 @@ class Engine:
         cached: Cached | None = None,
     ) -> Result:
         """Settle the budget, log the call and cache a complete answer, whatever the outcome."""
-        usage = call.usage or Usage()
-        text = "".join(call.parts)
-        status: Status = "ok"
-        error = None
-        finish = call.finish
-        if isinstance(failure, asyncio.CancelledError | GeneratorExit):
-            status, finish = "cancelled", "cancelled"
-            error = "cancelled before the answer was complete"
-        elif failure is not None:
-            status, finish = "error", "error"
-            error = str(failure) if isinstance(failure, GeriError) else repr(failure)
-        latency = (self._clock() - call.started) * 1000
-        cost = 0 if cached else request_cost(usage, call.info)
-        record = RequestRecord(
-            id=call.id,
-            created_at=call.created_at,
-            model=cached.model if cached else call.info.id,
-            provider=call.info.provider,
-            prompt=json.dumps([{"role": m.role, "content": m.content} for m in call.chat.messages]),
-            response=text,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            latency_ms=latency,
-            ttft_ms=latency if cached else call.ttft_ms,
-            cost_micros=cost,
-            status=status,
-            error=error,
-            streamed=call.streamed,
-            cached=cached is not None,
-            trace_id=call.request.trace_id,
-        )
-        keep = None
-        if status == "ok" and call.key is not None and finish in ("stop", "length"):
-            keep = Cached(text, usage, finish or "stop", call.report, call.info.id)
+        record, answer = call.outcome(self._clock(), failure, cached)
         # shielded: a cancelled caller must still settle its reservation and leave its record
         alerts = await asyncio.shield(
-            asyncio.to_thread(self._persist, record, call.hold, call.key, keep)
+            asyncio.to_thread(self._persist, record, call.hold, call.key, answer)
         )
         call.hold = None
         self.metrics.observe(record)
@@ -514,21 +477,7 @@ class Engine:
             provider = self._providers.pop(call.info.id, None)
             if provider is not None:
                 await provider.aclose()
-        return Result(
-            id=call.id,
-            text=text,
-            model=record.model,
-            provider=record.provider,
-            usage=usage,
-            latency_ms=latency,
-            ttft_ms=record.ttft_ms,
-            cost_micros=cost,
-            finish_reason=finish or "stop",
-            context=call.report,
-            cached=cached is not None,
-            notices=tuple(call.notices),
-            trace_id=call.request.trace_id,
-        )
+        return call.result(record)
 
     def _persist(
         self, record: RequestRecord, hold: Hold | None, key: str | None, answer: Cached | None
