@@ -81,6 +81,8 @@ def citation(doc: Document) -> str:
 
 def render(template: str | None, question: str, documents: Sequence[Document]) -> str:
     """The user message: `question`, with `documents` numbered and cited through the template."""
+    if template is None and not documents:
+        return question  # what the default template renders, without loading jinja2
     numbered = [
         Numbered(n, d.id, d.content, citation(d), d.source, d.title, d.score)
         for n, d in enumerate(documents, start=1)

@@ -86,3 +86,13 @@ def test_templates_cannot_reach_python_internals(template: str) -> None:
 def test_a_broken_template_is_a_settings_error() -> None:
     with pytest.raises(ConfigError, match=r"prompt\.template .* not a valid template"):
         render("{% for d in documents %}", "q", [])
+
+
+@pytest.mark.parametrize("question", ["hi", " spaced \n", "multi\nline\n\n", "{{ not a tag }}"])
+def test_without_documents_the_question_is_the_message_as_the_template_renders_it(
+    question: str,
+) -> None:
+    from geri.prompt.context import DEFAULT_TEMPLATE
+
+    assert render(None, question, ()) == question
+    assert render(DEFAULT_TEMPLATE, question, ()) == question  # through jinja2, the same
