@@ -22,20 +22,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench_local import default_model
 
 from geri.cost.periods import to_micros
 from geri.engine import Engine
+from geri.engine.requests import chat_request
+from geri.prompt import build_messages
 from geri.settings import LocalModel, Settings
 from geri.store import open_store
-from geri.types import Request
+from geri.types import ChatRequest, Request
 
 QUESTION = "In one sentence: why do cats purr?"
 
 
 def quantiles(samples: list[float]) -> tuple[float, float]:
+    if len(samples) < 2:
+        return samples[0], samples[0]
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return statistics.median(samples), cuts[98]
 
@@ -55,7 +60,7 @@ async def in_process(model: Path, hits: int, misses: int) -> dict[str, list[floa
             assert result.cached
             assert result.text == first.text
             start = time.perf_counter()
-            engine.store.cache_get(key, to_micros(engine._now()))
+            engine.store.cache_get(key, to_micros(datetime.now(UTC)))
             times["lookup"].append(time.perf_counter() - start)
         uncached = Request(QUESTION, max_tokens=24, temperature=0.0, use_cache=False)
         for _ in range(misses):
@@ -66,11 +71,8 @@ async def in_process(model: Path, hits: int, misses: int) -> dict[str, list[floa
     return times
 
 
-def _chat(request: Request):  # type: ignore[no-untyped-def]
-    from geri.engine.core import _chat
-    from geri.prompt import build_messages
-
-    return _chat(request, build_messages(request))
+def _chat(request: Request) -> ChatRequest:
+    return chat_request(request, build_messages(request))
 
 
 def from_cli(model: Path, runs: int) -> dict[str, list[float]]:

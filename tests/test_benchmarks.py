@@ -1,0 +1,40 @@
+"""The benchmarks still run: each one, briefly, with the smallest settings that exercise it.
+
+This checks that they work (they import geri's internals and rot otherwise), not how fast
+anything is: performance is read from full runs (benchmarks/README.md), never asserted here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "reports"),
+    [
+        ("bench_local.py", ["--rounds", "1", "--max-tokens", "8"], "throughput ratio"),
+        ("bench_gateway.py", ["--rounds", "3", "--warmup", "1"], "geri adds"),
+        (
+            "bench_daemon.py",
+            ["--requests", "20", "--concurrency", "4", "--asks", "1"],
+            "warm daemon",
+        ),
+        ("bench_cache.py", ["--hits", "5", "--misses", "1", "--cli-runs", "1"], "hit p50"),
+    ],
+)
+def test_the_benchmark_runs(script: str, args: list[str], reports: str, smollm_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, script, *args],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert reports in done.stdout
