@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import grpc
 
@@ -42,51 +42,16 @@ class StatsServicer(stats_pb2_grpc.StatsServiceServicer):  # type: ignore[misc]
 
 
 def stats_to_proto(stats: ModelStats) -> pb.ModelStats:
-    optional = {
-        name: value
-        for name in (
-            "latency_p50_ms",
-            "latency_p95_ms",
-            "latency_p99_ms",
-            "ttft_p50_ms",
-            "tokens_per_second",
-        )
-        if (value := getattr(stats, name)) is not None
-    }
-    return pb.ModelStats(
-        model=stats.model,
-        provider=stats.provider,
-        requests=stats.requests,
-        errors=stats.errors,
-        cancelled=stats.cancelled,
-        cached=stats.cached,
-        input_tokens=stats.input_tokens,
-        output_tokens=stats.output_tokens,
-        spend_micros=stats.spend_micros,
-        **optional,
-    )
+    """The message has the dataclass's fields, by name; unknown figures stay unset."""
+    return pb.ModelStats(**{k: v for k, v in asdict(stats).items() if v is not None})
 
 
 def stats_from_proto(message: pb.ModelStats) -> ModelStats:
-    def maybe(name: str) -> float | None:
-        return getattr(message, name) if message.HasField(name) else None
+    def value(name: str) -> object:
+        optional = message.DESCRIPTOR.fields_by_name[name].has_presence
+        return None if optional and not message.HasField(name) else getattr(message, name)
 
-    return ModelStats(
-        model=message.model,
-        provider=message.provider,
-        requests=message.requests,
-        errors=message.errors,
-        cancelled=message.cancelled,
-        cached=message.cached,
-        latency_p50_ms=maybe("latency_p50_ms"),
-        latency_p95_ms=maybe("latency_p95_ms"),
-        latency_p99_ms=maybe("latency_p99_ms"),
-        ttft_p50_ms=maybe("ttft_p50_ms"),
-        tokens_per_second=maybe("tokens_per_second"),
-        input_tokens=message.input_tokens,
-        output_tokens=message.output_tokens,
-        spend_micros=message.spend_micros,
-    )
+    return ModelStats(**{f.name: value(f.name) for f in fields(ModelStats)})  # type: ignore[arg-type]
 
 
 async def serve_prometheus(state: DaemonState, host: str, port: int) -> asyncio.Server:

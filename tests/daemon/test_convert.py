@@ -52,3 +52,14 @@ def test_a_result_round_trips() -> None:
     )
     assert result_from_proto(result_to_proto(result)) == result
     assert result_to_proto(result).fallback_notice == "moved"
+
+
+def test_model_stats_round_trip_and_unknown_figures_stay_unknown() -> None:
+    from geri.daemon.stats import stats_from_proto, stats_to_proto
+    from geri.engine.metrics import ModelStats
+
+    known = ModelStats("m", "p", 3, 1, 0, 1, 10.0, 20.0, 30.0, 5.0, 42.5, 7, 8, 9)
+    unknown = ModelStats("m", "p", 1, 1, 0, 0, None, None, None, None, None, 0, 0, 0)
+    for stats in (known, unknown):
+        assert stats_from_proto(stats_to_proto(stats)) == stats
+    assert not stats_to_proto(unknown).HasField("latency_p50_ms")
