@@ -47,28 +47,42 @@ def paths(geri_home: Path) -> Paths:
     return Paths.from_env({"GERI_HOME": str(geri_home)})
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[str]:
+    """A PostgreSQL server for the run, as a URL of a role that may create databases.
 
-    GERI_TEST_POSTGRES names a server and a role that may create databases (.ci/run starts
-    one). Without it the test is skipped locally, and fails in CI, where it must run.
+    GERI_TEST_POSTGRES when set; otherwise a throwaway cluster started from the installed
+    server binaries (tests/postgres.py). Without either the PostgreSQL tests are skipped with
+    what they need, except in CI, where they must run.
     """
-    admin = os.environ.get("GERI_TEST_POSTGRES")
-    if not admin:
+    from tests.postgres import HOW_TO, find_pg_ctl, throwaway_cluster
+
+    given = os.environ.get("GERI_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    pg_ctl = find_pg_ctl()
+    if pg_ctl is None:
         if os.environ.get("CI"):
-            pytest.fail("GERI_TEST_POSTGRES is not set: .ci/run should have started PostgreSQL")
-        pytest.skip("GERI_TEST_POSTGRES is not set (no PostgreSQL server to test against)")
+            pytest.fail(f"No PostgreSQL in CI: {HOW_TO}")
+        pytest.skip(HOW_TO)
+    with throwaway_cluster(pg_ctl) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     import uuid
 
     import psycopg
 
     name = f"geri_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    base, _, _ = admin.rpartition("/")
+    base, _, _ = postgres_admin.rpartition("/")
     yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
