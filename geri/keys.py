@@ -100,10 +100,15 @@ class KeyStore:
         key = self.get(provider)
         if key is not None:
             return key
+        raise MissingKey(f"No key for '{provider}' — {self.how_to_add(provider)}.")
+
+    def how_to_add(self, provider: str) -> str:
+        """How to give geri `provider`'s key, for messages: the environment variable always,
+        `geri keys set` only where a keyring can hold it."""
         variable = self.variables(provider)[-1]
-        raise MissingKey(
-            f"No key for '{provider}' — run 'geri keys set {provider}' or set {variable}."
-        )
+        if self.keyring_problem() is not None:
+            return f"set {variable} (there is no keyring here for 'geri keys set')"
+        return f"run 'geri keys set {provider}' or set {variable}"
 
     def status(self) -> list[KeyStatus]:
         rows = []

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 TRACE_ID: ContextVar[str | None] = ContextVar("geri_trace_id", default=None)
 TRACE_METADATA = "x-geri-trace-id"
+CALL_EVENT = "call"  # the `event` field of the one line logged per finished call
 LOOKS_SECRET = (
     r"\bsk-[A-Za-z0-9_-]{16,}",  # OpenAI, Anthropic
     r"\bAIza[0-9A-Za-z_-]{30,}",  # Google
@@ -127,8 +128,13 @@ def configure(
     *,
     secrets: Callable[[], Iterable[str]],
     console_level: str | None = None,
+    echo_calls: bool = True,
 ) -> None:
-    """Set up the `geri` logger for this process (again, if called again)."""
+    """Set up the `geri` logger for this process (again, if called again).
+
+    `echo_calls=False` keeps the line logged per finished call off stderr (it still goes to
+    the file): the CLI shows its call's outcome itself, and a failure would be said twice.
+    """
     root = logging.getLogger("geri")
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -140,6 +146,8 @@ def configure(
     filters = (TraceFilter(), RedactFilter(secrets, settings.redact))
     console = logging.StreamHandler()
     console.addFilter(LevelFilter(console_level or settings.console_level, settings.levels))
+    if not echo_calls:
+        console.addFilter(lambda record: getattr(record, "event", None) != CALL_EVENT)
     console.setFormatter(formatter)
     handlers: list[logging.Handler] = [console]
     if settings.file:

@@ -487,8 +487,3 @@ def _allowed_fields(loc: tuple[Any, ...]) -> str:
         elif isinstance(part, str) and part in tagged:
             model = tagged[part]
     return "allowed: " + ", ".join(model.model_fields)
-
-
-def settings_json(settings: Settings) -> str:
-    """The effective settings, defaults included, as pretty JSON."""
-    return json.dumps(settings.model_dump(mode="json"), indent=2)

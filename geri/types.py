@@ -215,7 +215,8 @@ class Result:
             },
             "latency_ms": round(self.latency_ms, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
-            "tokens_per_second": round(self.tokens_per_second, 2),
+            # a cached answer was not generated now: no rate to report
+            "tokens_per_second": None if self.cached else round(self.tokens_per_second, 2),
             "cost_usd": self.cost_micros / 1_000_000,
             "finish_reason": self.finish_reason,
             "context": self.context.as_dict() if self.context else None,

@@ -16,10 +16,10 @@ from geri.errors import GeriError
 
 def main(argv: Sequence[str] | None = None) -> None:
     from geri.cli import render
-    from geri.cli.app import app
+    from geri.cli.app import command
 
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="geri")
+        command()(args=list(argv) if argv is not None else None, prog_name="geri")
     except GeriError as exc:
         render.error(str(exc))
         sys.exit(exc.exit_code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,8 @@ from geri.cli import (
     vision,
 )
 
+HELP = ["-h", "--help"]
+
 app = typer.Typer(
     name="geri",
     help="A local LLM service: run local GGUF models, call cloud models, serve both over gRPC.\n\n"
@@ -31,7 +33,7 @@ app = typer.Typer(
     add_completion=False,  # static scripts ship in completions/ (scripts/gen_completions.py)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP},
 )
 
 
@@ -65,3 +67,24 @@ app.add_typer(budget.app, name="budget")
 app.add_typer(cache.app, name="cache")
 app.add_typer(daemon.app, name="daemon")
 app.add_typer(config.app, name="config")
+
+
+def command() -> Any:
+    """The command tree that `geri` runs: `app`, with flags shown as the bare switches they
+    are (Typer labels them `<bool>` in `--help`, as if they took a value)."""
+    import typer.main
+
+    tree = typer.main.get_command(app)
+    _bare_flags(tree)
+    return tree
+
+
+def _bare_flags(node: Any) -> None:
+    # duck-typed: Typer may build on its own copy of click, so click's classes do not match
+    # the help option is made on first use and kept: make it now, to reach it
+    options = [*node.params, node.get_help_option(node.context_class(node, help_option_names=HELP))]
+    for param in options:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for child in getattr(node, "commands", {}).values():
+        _bare_flags(child)

@@ -25,7 +25,8 @@ def ask(
     prompt: Annotated[
         str | None,
         typer.Argument(
-            help="The prompt. Text piped on stdin is added after it.", show_default=False
+            help="The prompt. Text piped on stdin comes first, then the prompt after it.",
+            show_default=False,
         ),
     ] = None,
     model: Annotated[
@@ -54,8 +55,9 @@ def ask(
         str | None,
         typer.Option(
             "--rag",
-            help="RAG documents to ground the answer in: a JSON or JSON Lines file, "
-            "or - for stdin. See 'RAG files' in the README.",
+            help="RAG documents to ground the answer in: a JSON or JSON Lines file, or - for "
+            'stdin. Each document is {"id": ..., "content": ...}, optionally with score, '
+            "source, title and metadata; see 'Grounding answers in documents' in the README.",
             show_default=False,
         ),
     ] = None,
@@ -83,7 +85,7 @@ def ask(
 
       geri ask "Why is the sky blue?"
 
-      cat notes.txt | geri ask "Summarise these notes in three bullets"
+      cat notes.txt | geri ask "Summarise the notes above in three bullets"
 
       geri ask --json --temperature 0 "2 + 2 =" | jq .text
 
@@ -99,7 +101,7 @@ def ask(
                 "With --rag -, stdin holds the documents: give the prompt as an argument."
             )
         rag_data, stdin = (stdin or "").encode("utf-8"), None
-    text = "\n\n".join(part for part in (prompt, stdin) if part and part.strip())
+    text = "\n\n".join(part for part in (stdin, prompt) if part and part.strip())
     if not text:
         raise InputError('Nothing to ask: give a prompt, e.g. geri ask "Why is the sky blue?"')
     request = Request(
@@ -186,6 +188,7 @@ async def _answer(engine: Answerer, request: Request, streaming: bool, quiet: bo
         answer = await engine.ask(request)
         for notice in answer.notices:
             render.notice(notice.message)
+        _from_cache(answer, quiet)
         return answer
     result = None
     wrote = False
@@ -207,4 +210,11 @@ async def _answer(engine: Answerer, request: Request, streaming: bool, quiet: bo
         raise asyncio.InvalidStateError("stream ended without a result")
     if result.finish_reason == "length" and not quiet:
         render.notice(f"(stopped at --max-tokens {request.max_tokens})")
+    _from_cache(result, quiet)
     return result
+
+
+def _from_cache(result: Result, quiet: bool) -> None:
+    """One quiet line on stderr when the answer is a stored one (`--json` says `cached`)."""
+    if result.cached and not quiet:
+        render.aside("(answered from the cache; --no-cache asks the model afresh)")

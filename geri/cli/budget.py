@@ -106,6 +106,7 @@ def status(
             ]
             for s in states
         ],
+        wrap={"scope", "period", "resets"},
     )
 
 

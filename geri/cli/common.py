@@ -25,7 +25,9 @@ def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
 
     async def run() -> T:
         async with open_engine(paths) as engine:
-            configure(engine.settings.logging, paths.log_dir, secrets=engine.keys.known)
+            configure(
+                engine.settings.logging, paths.log_dir, secrets=engine.keys.known, echo_calls=False
+            )
             return await work(engine)
 
     return asyncio.run(run())

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from geri.cli import render
+
+if TYPE_CHECKING:
+    from geri.engine import Engine
 
 app = typer.Typer(help="Show and check the settings file.", no_args_is_help=True)
 
@@ -25,11 +29,27 @@ def show(
         bool, typer.Option("--json", help="Accepted for symmetry; always JSON.")
     ] = False,
 ) -> None:
-    """Print the settings in effect, defaults included, as JSON."""
+    """Print the settings in effect as JSON: defaults included, the default model as chosen
+    (in the settings or by 'geri models add'), and under "registry" where the store is and
+    which models are registered in it."""
+    from geri.cli.common import with_engine
+    from geri.engine import store_location
     from geri.paths import Paths
-    from geri.settings import load_settings, settings_json
+    from geri.store.postgres import safe_url
 
-    render.write(settings_json(load_settings(Paths.from_env().settings_file)) + "\n")
+    def registry(engine: Engine) -> dict[str, Any]:
+        data = engine.settings.model_dump(mode="json")
+        data["default_model"] = engine.registry.default_id()
+        data["registry"] = {
+            "store": safe_url(str(store_location(Paths.from_env(), engine.settings))),
+            "models": [
+                {"id": m.id, "provider": m.provider, "source": m.source}
+                for m in engine.registry.registered()
+            ],
+        }
+        return data
+
+    render.print_json(with_engine(lambda engine: asyncio.to_thread(registry, engine)))
 
 
 @app.command("validate")

@@ -77,7 +77,7 @@ def install(
     if json_output and dry_run:
         render.print_json(steps.as_dict())
         return
-    render.install_plan(steps)
+    render.install_plan(steps, output=dry_run)
     if dry_run:
         return
     with render.transfer(f"Downloading {steps.entry.file}") as progress:
@@ -128,4 +128,5 @@ def _list(json_output: bool) -> None:
             ]
             for m in items
         ],
+        wrap={"model", "license", "runs on"},
     )

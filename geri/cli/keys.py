@@ -67,6 +67,7 @@ def list_keys(
         None,
         ["provider", "key", "from"],
         [[r.provider, r.masked or "-", r.source or "not set"] for r in rows],
+        wrap={"from"},
     )
 
 

@@ -35,23 +35,14 @@ def logs(
     if not records:
         render.line('No requests yet. Try: geri ask "Hello"')
         return
-    render.table(
-        None,
-        ["time", "model", "status", "in", "out", "ms", "prompt", "answer or error"],
-        [
-            [
-                render.when(r.created_at),
-                r.model,
-                r.status,
-                r.input_tokens,
-                r.output_tokens,
-                f"{r.latency_ms:.0f}",
-                render.clip(_last_user_message(r.prompt), 40),
-                render.clip(r.error or r.response, 50),
-            ]
-            for r in records
-        ],
-    )
+    for r in records:
+        cached = ", cached" if r.cached else ""
+        render.line(
+            f"{render.when(r.created_at)}  {r.model}  {r.status}  "
+            f"{r.input_tokens}→{r.output_tokens} tokens  {r.latency_ms:.0f} ms{cached}"
+        )
+        asked, said = _last_user_message(r.prompt), r.error or r.response
+        render.line("  " + render.clip(f"{asked} → {said}", render.width() - 2))
 
 
 def _last_user_message(prompt_json: str) -> str:

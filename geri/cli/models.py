@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from geri.cli import render
 from geri.cli.common import with_engine
 from geri.errors import InputError
+
+if TYPE_CHECKING:
+    from geri.types import ModelInfo
 
 app = typer.Typer(help="List, register and remove models.", no_args_is_help=True)
 
@@ -36,22 +39,29 @@ def list_models(
         return
     render.table(
         None,
-        ["", "id", "name", "where", "quant", "params", "size", "context", "file"],
+        ["id", "provider", "params", "quant", "size", "context", "source"],
         [
             [
-                "*" if m.id == default else "",
-                m.id,
-                m.name,
-                m.location,
-                m.quantization,
+                ("*" if m.id == default else "") + m.id,
+                m.provider,
                 render.count(m.parameters),
+                m.quantization,
                 render.size(m.size_bytes),
                 m.context_window,
-                Path(m.source).name if m.location == "local" else m.source,
+                _source(m),
             ]
             for m in models
         ],
+        wrap={"source"},
+        notes=["* the default model. 'geri models list --json' has every detail."],
     )
+
+
+def _source(model: ModelInfo) -> str:
+    """The file of a local model; a remote model's name at its provider, where not its id."""
+    if model.location == "local":
+        return Path(model.source).name
+    return "" if model.source == model.id else model.source
 
 
 @app.command("add")
@@ -134,6 +144,7 @@ def health(
             [c.model_id, "up" if c.ok else "down", c.latency_ms, render.clip(c.error or "", 70)]
             for c in checks
         ],
+        wrap={"error"},
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,11 @@ def notice(message: str) -> None:
     _err.print(f"[yellow]{_escape(message)}[/]")
 
 
+def aside(message: str) -> None:
+    """A quiet remark about the run, on stderr."""
+    _err.print(f"[dim]{_escape(message)}[/]")
+
+
 def line(message: str = "") -> None:
     _out.print(_escape(message))
 
@@ -50,13 +55,76 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    grid = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
-    for row in rows:
-        grid.add_row(*(_escape("" if cell is None else str(cell)) for cell in row))
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    wrap: Collection[str] = (),
+    notes: Sequence[str] = (),
+) -> None:
+    """Rows under column heads, readable at any width, on stdout; then `notes` (a legend),
+    after a blank line.
+
+    On a terminal: a light table fitted to the window, in which only the `wrap` columns (free
+    text: names, paths, prompts) fold to make room; ids, numbers and times are never cut. When
+    even that is too wide, the rightmost columns are left out, and a note on stderr says which.
+    Piped: plain columns two spaces apart, nothing cut, wrapped or left out, one row per line,
+    so `grep`, `cut` and `awk` see whole rows.
+    """
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    if not _out.is_terminal:
+        _plain_table(title, list(columns), cells)
+    else:
+        _fitted_table(title, list(columns), cells, wrap)
+    if notes:
+        write("\n" + "".join(f"{note}\n" for note in notes))
+
+
+def _fitted_table(
+    title: str | None, columns: list[str], cells: list[list[str]], wrap: Collection[str]
+) -> None:
+    from rich import box
+
+    shown = _columns_that_fit(columns, cells, wrap, _out.width)
+    grid = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for i in shown:
+        grid.add_column(columns[i], no_wrap=columns[i] not in wrap, overflow="fold")
+    for row in cells:
+        grid.add_row(*(_escape(row[i]) for i in shown))
     _out.print(grid)
+    if len(shown) < len(columns):
+        hidden = ", ".join(c for i, c in enumerate(columns) if i not in shown)
+        aside(f"({hidden}: left out at this width; a wider window or --json shows them)")
+
+
+def _columns_that_fit(
+    columns: list[str], rows: list[list[str]], wrap: Collection[str], width: int
+) -> list[int]:
+    """Indices of the columns to show in `width`: all of them, or the leftmost that fit when
+    the unbreakable ones are whole and each `wrap` column has room for a short word."""
+    natural = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    least = [min(n, 12) if columns[i] in wrap else n for i, n in enumerate(natural)]
+    shown = list(range(len(columns)))
+    while len(shown) > 1 and sum(least[i] for i in shown) + 2 * (len(shown) - 1) > width:
+        shown.pop()
+    return shown
+
+
+def _plain_table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = [title] if title else []
+    for row in (columns, *rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    write("\n".join(lines) + "\n")
 
 
 def context_report(report: ContextReport) -> None:
@@ -135,25 +203,13 @@ def model_stats(title: str, models: Sequence[ModelStats]) -> None:
 
     table(
         title,
-        [
-            "model",
-            "requests",
-            "errors",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "ttft p50",
-            "tok/s",
-            "cached",
-            "spend",
-        ],
+        ["model", "reqs", "errs", "p50", "p99", "ttft", "tok/s", "cache", "spend"],
         [
             [
                 m.model,
                 m.requests,
                 m.errors,
                 ms(m.latency_p50_ms),
-                ms(m.latency_p95_ms),
                 ms(m.latency_p99_ms),
                 ms(m.ttft_p50_ms),
                 "-" if m.tokens_per_second is None else f"{m.tokens_per_second:.1f}",
@@ -161,6 +217,11 @@ def model_stats(title: str, models: Sequence[ModelStats]) -> None:
                 f"${m.spend_micros / 1_000_000:.4f}",
             ]
             for m in models
+        ],
+        wrap={"model"},
+        notes=[
+            "p50, p99: latency percentiles in ms; ttft: median time to first token in ms; "
+            "cache: share answered from the cache ('--json' has p95 and more)."
         ],
     )
 
@@ -175,46 +236,66 @@ def daemon_stats(live: Snapshot) -> None:
         model_stats("Daemon since start", live.models)
 
 
-def install_plan(plan: Plan) -> None:
-    """What `geri install` is about to do, on stderr."""
+def install_plan(plan: Plan, *, output: bool) -> None:
+    """What `geri install` is about to do: the command's output (stdout) for `--dry-run`, a
+    message on stderr before a download."""
+    console = _out if output else _err
     hw = plan.hardware
-    _err.print(f"[bold]{_escape(plan.entry.title)}[/] — {_escape(plan.reason)}")
-    _err.print(
+    console.print(f"[bold]{_escape(plan.entry.title)}[/] — {_escape(plan.reason)}")
+    console.print(
         f"  from {_escape(plan.entry.repo)}/{_escape(plan.entry.file)} "
         f"({size(plan.entry.size or plan.entry.approx_size)}, {_escape(plan.entry.license)})"
     )
-    _err.print(f"  to   {_escape(str(plan.destination))}")
+    console.print(f"  to   {_escape(str(plan.destination))}")
     if plan.already_have:
-        _err.print(f"  resuming after {size(plan.already_have)} already downloaded")
-    _err.print(
+        console.print(f"  resuming after {size(plan.already_have)} already downloaded")
+    console.print(
         f"  machine: {size(hw.total_ram)} RAM ({size(hw.available_ram)} free), "
         f"{size(hw.free_disk)} disk free, {hw.physical_cores} cores"
         + (f", {' '.join(hw.cpu_features)}" if hw.cpu_features else "")
     )
     for problem in plan.problems:
-        _err.print(f"  [red]will not fit:[/] {_escape(problem)}")
+        console.print(f"  [red]will not fit:[/] {_escape(problem)}")
+
+
+# the score's factors: (column head, field, what it measures)
+FACTORS = (
+    ("size", "size", "model size"),
+    ("hw", "hardware", "hardware fit"),
+    ("rel", "reliability", "reliability"),
+    ("lat", "latency", "latency"),
+    ("dist", "distance", "distance"),
+    ("cost", "cost", "cost"),
+)
 
 
 def ranking(result: Ranking, leaders: Sequence[str]) -> None:
     """Every candidate's factors, the weights and the totals (`geri route --explain`)."""
-    names = ["size", "hardware", "reliability", "latency", "distance", "cost"]
-    grid = Table(title="Candidates, best first", title_justify="left", header_style="bold")
-    short = {"hardware": "hw", "reliability": "rel", "latency": "lat", "distance": "dist"}
-    for column in ["model", *names, "score", ""]:
-        grid.add_column(short.get(column, column), justify="left" if column == "model" else "right")
-    grid.add_row("[italic]weights[/]", *(f"{result.weights[n]:.2f}" for n in names), "", "")
+    rows = []
     for n, candidate in enumerate(result.candidates):
         values = candidate.factors.as_dict()
-        mark = "winner" if n == 0 else ("shares load" if candidate.model.id in leaders else "")
-        grid.add_row(
-            _escape(candidate.model.id),
-            *(f"{values[name]:.3f}" for name in names),
-            f"[bold]{candidate.score:.3f}[/]",
-            mark,
+        mark = "*" if n == 0 else ("+" if candidate.model.id in leaders else "")
+        rows.append(
+            [
+                f"{mark}{candidate.model.id}",
+                f"{candidate.score:.3f}",
+                *(f"{values[name]:.3f}" for _, name, _ in FACTORS),
+            ]
         )
-    _out.print(grid)
-    for model, why in result.excluded.items():
-        _out.print(f"  excluded {_escape(model)}: {_escape(why)}")
+    weights = ", ".join(
+        f"{head} = {meaning} at {result.weights[name]:.2f}" for head, name, meaning in FACTORS
+    )
+    table(
+        "Candidates, best first",
+        ["model", "score", *(head for head, _, _ in FACTORS)],
+        rows,
+        notes=[
+            f"Factors run from 0 to 1, higher is better; score is their sum under these "
+            f"weights: {weights}.",
+            "* the winner, which answers; + shares the load with it.",
+            *(f"excluded {model}: {why}" for model, why in result.excluded.items()),
+        ],
+    )
 
 
 def registered(info: ModelInfo, added: bool, json_output: bool, *, new: str, known: str) -> None:
@@ -245,6 +326,11 @@ def count(n: int | None) -> str:
         if n >= limit:
             return f"{n / limit:.1f}{suffix}"
     return str(n)
+
+
+def width() -> int:
+    """Columns to fill on stdout: the terminal's, or a generous line when piped."""
+    return _out.width if _out.is_terminal else 160
 
 
 def when(moment: datetime) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from geri.engine.core import Engine, ProviderBuilder
 from geri.engine.registry import ModelRegistry
@@ -15,8 +16,13 @@ def open_engine(paths: Paths | None = None, settings: Settings | None = None) ->
     """An engine on the user's settings file and store (or those under `paths`)."""
     paths = paths or Paths.from_env()
     settings = settings or load_settings(paths.settings_file)
-    location = os.environ.get("GERI_STORE") or settings.store or paths.database
-    return Engine(settings, open_store(location))
+    return Engine(settings, open_store(store_location(paths, settings)))
 
 
-__all__ = ["Engine", "ModelRegistry", "ProviderBuilder", "open_engine"]
+def store_location(paths: Paths, settings: Settings) -> str | Path:
+    """Where the store is: GERI_STORE, else the settings' `store`, else geri.db in the data
+    directory."""
+    return os.environ.get("GERI_STORE") or settings.store or paths.database
+
+
+__all__ = ["Engine", "ModelRegistry", "ProviderBuilder", "open_engine", "store_location"]

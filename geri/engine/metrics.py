@@ -22,6 +22,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from geri.logs import CALL_EVENT
 from geri.store.base import Finished, RequestRecord
 
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -188,6 +189,7 @@ class Metrics:
             record.latency_ms,
             f": {record.error}" if record.error else " (cached)" if record.cached else "",
             extra={
+                "event": CALL_EVENT,
                 "request_id": record.id,
                 "model": record.model,
                 "provider": record.provider,

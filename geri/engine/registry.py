@@ -48,6 +48,10 @@ class ModelRegistry:
             unique.setdefault(model.id, model)
         return [self._priced(m) for m in unique.values()]
 
+    def registered(self) -> builtins.list[ModelInfo]:
+        """The models registered in the store (`geri models add`, `geri install`)."""
+        return [self._effective(m) for m in self.store.list_models()]
+
     def filter(
         self,
         *,

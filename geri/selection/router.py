@@ -91,7 +91,7 @@ class Router:
         """Why `model` cannot take a request right now (no key, resting), or None."""
         spec = provider_spec(model.provider)
         if spec.needs_key and not self.keys.get(model.provider):
-            return f"{NO_KEY} (geri keys set {model.provider})"
+            return f"{NO_KEY} — {self.keys.how_to_add(model.provider)}"
         return self.balancer.unavailable(model)
 
     async def check_health(self) -> list[HealthCheck]:

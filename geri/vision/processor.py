@@ -74,9 +74,7 @@ class VisionProcessor:
         ranking = await router.route(Request("image", constraints=Constraints(needs_vision=True)))
         if not ranking.candidates and refusals:
             raise ModelNotFound(
-                "No vision model is usable ("
-                + "; ".join(refusals)
-                + "). Add a key (e.g. 'geri keys set openai'), or pick one with --model."
+                f"No vision model is usable: {'; '.join(refusals)}. Or pick one with --model."
             )
         return self.engine.balancer.choose(require(ranking))
 

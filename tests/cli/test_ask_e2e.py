@@ -68,7 +68,8 @@ def test_the_request_appears_in_the_logs(geri: Geri) -> None:
     assert "ok" in table.stdout
 
 
-def test_stdin_is_combined_with_the_prompt(geri: Geri) -> None:
+def test_piped_text_comes_first_and_the_prompt_after_it(geri: Geri) -> None:
+    """`cat notes.txt | geri ask "... the text above ..."`, as the README shows it."""
     proc = geri(
         "ask",
         "What is the secret word in the text above? Answer in one sentence.",
@@ -80,8 +81,8 @@ def test_stdin_is_combined_with_the_prompt(geri: Geri) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "pineapple" in json.loads(proc.stdout)["text"].lower()
     logged = json.loads(geri("logs", "--json").stdout)[0]["prompt"][-1]["content"]
-    assert logged.startswith("What is the secret word")
-    assert logged.endswith("the secret word is pineapple.\n")
+    assert logged.startswith("Note: the secret word is pineapple.")
+    assert logged.endswith("What is the secret word in the text above? Answer in one sentence.")
 
 
 def test_stdin_alone_is_a_prompt(geri: Geri) -> None:

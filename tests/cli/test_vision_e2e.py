@@ -175,7 +175,8 @@ def test_no_key_and_wrong_models_name_the_fix(geri: Geri, tmp_path: Path) -> Non
     (tmp_path / "a.png").write_bytes(image_bytes("PNG"))
     no_key = geri("vision", str(tmp_path / "a.png"), keys=False)
     assert no_key.returncode != 0
-    assert "gpt-4o: no API key (geri keys set openai)" in no_key.stderr
+    assert "gpt-4o: no API key — " in no_key.stderr
+    assert "OPENAI_API_KEY" in no_key.stderr
     (tmp_path / "notes.txt").write_text("not an image")
     bad_and_no_key = geri("vision", str(tmp_path / "notes.txt"), keys=False)
     assert bad_and_no_key.returncode == 2  # the file is checked before a model is needed

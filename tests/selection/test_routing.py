@@ -155,7 +155,9 @@ def test_route_explain_on_the_command_line(
     }
     [smol] = data["candidates"]
     assert set(smol["factors"]) == set(data["weights"])
-    assert data["excluded"]["gpt-4o"] == "no API key (geri keys set openai)"
+    assert data["excluded"]["gpt-4o"] == (
+        "no API key — run 'geri keys set openai' or set OPENAI_API_KEY"
+    )
     text = geri_cli("route", "hello", "--explain")
     assert "winner" in text.stdout
     assert "weights" in text.stdout
