@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench_local import default_model
 
-from geri.cost.periods import to_micros
+from geri.cost.periods import epoch_micros
 from geri.engine import Engine
 from geri.engine.requests import chat_request
 from geri.prompt import build_messages
@@ -60,7 +60,7 @@ async def in_process(model: Path, hits: int, misses: int) -> dict[str, list[floa
             assert result.cached
             assert result.text == first.text
             start = time.perf_counter()
-            engine.store.cache_get(key, to_micros(datetime.now(UTC)))
+            engine.store.cache_get(key, epoch_micros(datetime.now(UTC)))
             times["lookup"].append(time.perf_counter() - start)
         uncached = Request(QUESTION, max_tokens=24, temperature=0.0, use_cache=False)
         for _ in range(misses):

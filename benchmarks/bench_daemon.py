@@ -31,8 +31,8 @@ from pathlib import Path
 import grpc
 import httpx
 
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+from geri.wire._pb.geri.v1 import wolf_pb2_grpc
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

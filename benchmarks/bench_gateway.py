@@ -32,8 +32,8 @@ import httpx
 
 from geri.engine import Engine
 from geri.keys import KeyStore
-from geri.providers import key_env_names
 from geri.settings import Cache, CloudModel, Settings
+from geri.specs import key_env_names
 from geri.store import open_store
 from geri.types import Request
 

@@ -10,8 +10,8 @@ import sys
 
 import grpc
 
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+from geri.wire._pb.geri.v1 import wolf_pb2_grpc
 
 
 class Echo(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]

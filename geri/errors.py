@@ -9,22 +9,27 @@ as a one-line message and exits non-zero without a traceback. Each message names
     ├── InputError               a prompt, option or file given by the user is unusable
     ├── ModelError
     │   ├── ModelNotFound        no model with that id, or no model at all
+    │   │   └── NoEligibleModel  every model was excluded by the request's constraints
     │   ├── ModelFileError       missing, truncated or non-GGUF model file
     │   └── ModelLoadError       the runtime refused a file that looked valid
     ├── ProviderError            a model call failed
     │   ├── AuthError            the key was refused
     │   ├── BadRequest           the backend rejected the request as malformed
     │   ├── ContextTooLong       prompt + reserved output exceed the context window
+    │   │   └── QuestionTooLong  the system prompt and question alone do not fit
     │   ├── IncompleteAnswer     failed after part of the answer was streamed: not retried
     │   └── Retryable            worth another attempt, maybe on another model
     │       ├── RateLimited      429, with the server's Retry-After when it sent one
+    │       │   └── QueueFull    the daemon's queue is full
     │       ├── Unavailable      5xx, overloaded, connection refused or lost
     │       └── ProviderTimeout  no answer, or no stream activity, in time
     ├── BudgetExhausted          a cloud call would take spending past a budget limit
     ├── KeyProblem
     │   ├── MissingKey           a provider needs a key and none is set
     │   └── KeyringUnavailable   no usable OS keyring backend
-    └── StoreError               the database could not be opened or written
+    ├── StoreError               the database could not be opened or written
+    ├── InstallError             a model could not be downloaded or registered
+    └── DaemonError              a daemon answered with a status geri does not map
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from geri.cost.periods import Period
+    from geri.types import Period
 
 
 class GeriError(Exception):
@@ -60,6 +65,10 @@ class ModelNotFound(ModelError):
     """No model matches the requested id, or none is configured."""
 
 
+class NoEligibleModel(ModelNotFound):
+    """Every model was excluded by a constraint."""
+
+
 class ModelFileError(ModelError):
     """A model file is missing, truncated, or not a GGUF file."""
 
@@ -82,6 +91,17 @@ class BadRequest(ProviderError):
 
 class ContextTooLong(ProviderError):
     """The prompt plus the reserved response does not fit the model's context window."""
+
+
+class QuestionTooLong(ContextTooLong):
+    """The system prompt and question alone exceed the window, before any document.
+
+    `needed` is how many tokens the window would have to hold for them.
+    """
+
+    def __init__(self, message: str, needed: int) -> None:
+        super().__init__(message)
+        self.needed = needed
 
 
 class IncompleteAnswer(ProviderError):
@@ -109,6 +129,14 @@ class Retryable(ProviderError):
 
 class RateLimited(Retryable):
     """The provider is throttling us (429)."""
+
+
+class QueueFull(RateLimited):
+    """The daemon's queue is full; `waiting` requests are ahead."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"The daemon's queue is full ({waiting} requests waiting); retry later.")
+        self.waiting = waiting
 
 
 class Unavailable(Retryable):
@@ -147,3 +175,11 @@ class KeyringUnavailable(KeyProblem):
 
 class StoreError(GeriError):
     """The store (request log, registry) cannot be opened or written."""
+
+
+class InstallError(GeriError):
+    """A model could not be installed; the message says why and what to do."""
+
+
+class DaemonError(GeriError):
+    """A daemon answered with an error status outside geri's table; the message is its own."""

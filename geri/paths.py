@@ -50,5 +50,10 @@ class Paths:
         return self.data_dir / "geri.db"
 
     @property
+    def daemon_state(self) -> Path:
+        """The running daemon's address and pid; it exists while the daemon serves."""
+        return self.data_dir / "daemon.json"
+
+    @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"

@@ -11,7 +11,7 @@ the engine's, with latency, cost and the request id added.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -101,6 +101,7 @@ class ContextReport:
 
 
 NoticeKind = Literal["fallback", "budget_alert", "budget_reset"]
+Period = Literal["daily", "weekly", "monthly"]  # of a budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,3 +270,58 @@ class ModelInfo:
     input_price: int = 0
     output_price: int = 0
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    model: str
+    provider: str
+    requests: int
+    errors: int
+    cancelled: int
+    cached: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    ttft_p50_ms: float | None
+    tokens_per_second: float | None
+    input_tokens: int
+    output_tokens: int
+    spend_micros: int
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cached / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "cache_hit_rate": round(self.cache_hit_rate, 4)}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    rss_bytes: int
+    cpu_percent: float
+    threads: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A live process right now: its throughput, queue, resources and models."""
+
+    uptime_seconds: float
+    requests: int
+    requests_per_second: float
+    waiting: int
+    running: int
+    process: ProcessStats
+    models: list[ModelStats]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "uptime_seconds": self.uptime_seconds,
+            "requests": self.requests,
+            "requests_per_second": self.requests_per_second,
+            "queue": {"waiting": self.waiting, "running": self.running},
+            "process": asdict(self.process),
+            "models": [m.as_dict() for m in self.models],
+        }

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from geri import __version__
+from geri._version import __version__
 from geri.cli import (
     ask,
     budget,

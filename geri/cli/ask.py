@@ -16,9 +16,9 @@ from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_f
 from geri.errors import InputError
 
 if TYPE_CHECKING:
-    from geri.daemon.client import Found
     from geri.settings import PromptSettings
     from geri.types import Chunk, Request, Result
+    from geri.wire import DaemonAddress
 
 
 def ask(
@@ -157,25 +157,21 @@ class Answerer(Protocol):
     def stream(self, request: Request) -> AsyncGenerator[Chunk, None]: ...
 
 
-def _daemon() -> Found | None:
+def _daemon() -> DaemonAddress | None:
     """The running daemon, if any (grpc is imported only when there is one)."""
+    from geri.daemon.control import running
     from geri.paths import Paths
 
-    paths = Paths.from_env()
-    if not (paths.data_dir / "daemon.json").exists():
-        return None
-    from geri.daemon.client import running
-
-    return running(paths)
+    return running(Paths.from_env())
 
 
 async def _via(
-    found: Found, work: Callable[[Answerer, PromptSettings], Awaitable[Result]]
+    found: DaemonAddress, work: Callable[[Answerer, PromptSettings], Awaitable[Result]]
 ) -> Result:
     """Run `work` with the daemon standing in for the engine."""
-    from geri.daemon.client import DaemonClient
     from geri.paths import Paths
     from geri.settings import load_settings
+    from geri.wire.client import DaemonClient
 
     limits = load_settings(Paths.from_env().settings_file).prompt  # RAG files are read here
     async with DaemonClient(found) as client:

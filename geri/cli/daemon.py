@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from geri.cli import render
-from geri.errors import InputError
 
 app = typer.Typer(
     help="Serve the engine over gRPC (WolfService, VisionService, StatsService; see "
@@ -78,8 +74,9 @@ def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Is a daemon running, where, and what does it serve?"""
-    from geri.daemon.client import DaemonClient, running
+    from geri.daemon.control import running
     from geri.paths import Paths
+    from geri.wire.client import DaemonClient
 
     found = running(Paths.from_env())
     if found is None:
@@ -113,19 +110,8 @@ def stop(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for it to finish.")] = 60.0,
 ) -> None:
     """Stop the running daemon gracefully (calls in flight may finish)."""
-    from geri.daemon.client import alive, running
-    from geri.daemon.server import state_file
+    from geri.daemon.control import stop as stop_daemon
     from geri.paths import Paths
 
-    paths = Paths.from_env()
-    found = running(paths)
-    if found is None:
-        raise InputError("No daemon is running.")
-    os.kill(found.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(found.pid) or not state_file(paths).exists():  # gone, or done shutting down
-            render.line(f"Stopped the daemon (pid {found.pid}).")
-            return
-        time.sleep(0.1)
-    raise InputError(f"The daemon (pid {found.pid}) is still draining after {timeout:g} s.")
+    pid = stop_daemon(Paths.from_env(), timeout)
+    render.line(f"Stopped the daemon (pid {pid}).")

@@ -18,10 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from geri.engine.metrics import ModelStats, Snapshot
     from geri.install import Plan
     from geri.selection.selector import Ranking
-    from geri.types import ContextReport, ModelInfo
+    from geri.types import ContextReport, ModelInfo, ModelStats, Snapshot
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _out = Console(highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from geri.errors import InputError
 
 if TYPE_CHECKING:
     from geri.engine import Engine
-    from geri.engine.metrics import ModelStats, Snapshot
+    from geri.types import ModelStats, Snapshot
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -68,15 +68,13 @@ def _period(text: str) -> timedelta:
 
 
 async def _daemon() -> Snapshot | None:
+    from geri.daemon.control import running
     from geri.paths import Paths
 
-    paths = Paths.from_env()
-    if not (paths.data_dir / "daemon.json").exists():
-        return None
-    from geri.daemon.client import DaemonClient, running
-
-    found = running(paths)
+    found = running(Paths.from_env())
     if found is None:
         return None
+    from geri.wire.client import DaemonClient
+
     async with DaemonClient(found) as client:
         return await client.stats()

@@ -19,19 +19,18 @@ from zoneinfo import ZoneInfo
 from geri.cost import dollars
 from geri.cost.periods import (
     PERIODS,
-    Period,
     describe_moment,
     describe_period,
+    epoch_micros,
     next_reset,
     period_start,
-    to_micros,
 )
 from geri.errors import BudgetExhausted, InputError
-from geri.providers import PROVIDERS
 from geri.settings import Budgets
+from geri.specs import PROVIDERS
 from geri.store import Store
 from geri.store.base import ALL_CLOUD, BudgetLimit, Reservation, Spend
-from geri.types import ModelInfo
+from geri.types import ModelInfo, Period
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ class Ledger:
             states.append(
                 BudgetState(
                     limit,
-                    self.store.spend(limit.scope, to_micros(since), to_micros(now)),
+                    self.store.spend(limit.scope, epoch_micros(since), epoch_micros(now)),
                     describe_period(limit.period, now, self.zone),
                     next_reset(limit.period, now, self.zone),
                 )
@@ -132,12 +131,12 @@ class Ledger:
         if info.location == "local" or amount_micros <= 0:
             return None
         now = self._now()
-        at = to_micros(now)
-        expires = to_micros(now + timedelta(seconds=self.settings.reservation_timeout))
+        at = epoch_micros(now)
+        expires = epoch_micros(now + timedelta(seconds=self.settings.reservation_timeout))
         reservation = Reservation(
             uuid.uuid4().hex, info.provider, info.id, amount_micros, at, expires
         )
-        since = {p: to_micros(period_start(p, now, self.zone)) for p in PERIODS}
+        since = {p: epoch_micros(period_start(p, now, self.zone)) for p in PERIODS}
         refusal = self.store.reserve(reservation, since)
         if refusal is None:
             return Hold(reservation.id, info.provider, amount_micros)
@@ -177,7 +176,7 @@ class Ledger:
             crossed = [a for a in sorted(self.settings.alerts) if state.share >= a]
             if not crossed:
                 continue
-            since = to_micros(period_start(state.limit.period, self._now(), self.zone))
+            since = epoch_micros(period_start(state.limit.period, self._now(), self.zone))
             claimed = [
                 a
                 for a in crossed

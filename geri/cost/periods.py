@@ -8,10 +8,11 @@ by building each boundary as a local wall-clock time and converting it back to U
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
+from typing import get_args
 from zoneinfo import ZoneInfo
 
-Period = Literal["daily", "weekly", "monthly"]
+from geri.types import Period
+
 PERIODS: tuple[Period, ...] = get_args(Period)
 
 
@@ -62,7 +63,7 @@ def describe_moment(moment: datetime, zone: ZoneInfo) -> str:
     return text
 
 
-def to_micros(moment: datetime) -> int:
+def epoch_micros(moment: datetime) -> int:
     """`moment` as integer microseconds since the Unix epoch (how the ledger keeps time)."""
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

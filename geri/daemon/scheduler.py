@@ -19,11 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-
-class QueueFull(Exception):
-    def __init__(self, waiting: int) -> None:
-        super().__init__(f"The daemon's queue is full ({waiting} requests waiting); retry later.")
-        self.waiting = waiting
+from geri.errors import QueueFull
 
 
 @dataclass(order=True)

@@ -28,14 +28,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from geri.daemon._pb.geri.v1 import (
-    stats_pb2,
-    stats_pb2_grpc,
-    vision_pb2,
-    vision_pb2_grpc,
-    wolf_pb2,
-    wolf_pb2_grpc,
-)
 from geri.daemon.auth import TokenAuth
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
@@ -47,6 +39,14 @@ from geri.logs import configure
 from geri.paths import Paths
 from geri.selection.health import run_periodically
 from geri.settings import Daemon, Settings, load_settings
+from geri.wire._pb.geri.v1 import (
+    stats_pb2,
+    stats_pb2_grpc,
+    vision_pb2,
+    vision_pb2_grpc,
+    wolf_pb2,
+    wolf_pb2_grpc,
+)
 
 log = logging.getLogger("geri.daemon")
 SERVICES = (
@@ -61,10 +61,6 @@ class Listening:
     address: str  # what clients dial: host:port or unix:/path
     pid: int
     token_file: str | None = None
-
-
-def state_file(paths: Paths) -> Path:
-    return paths.data_dir / "daemon.json"
 
 
 def read_token(options: Daemon) -> str | None:
@@ -232,7 +228,7 @@ class DaemonServer:
         await self.server.stop(self.settings.daemon.drain_seconds)
         await self.state.engine.aclose()
         with contextlib.suppress(OSError):
-            state_file(self.paths).unlink()
+            self.paths.daemon_state.unlink()
 
     async def _preload(self) -> None:
         engine = self.state.engine
@@ -266,7 +262,7 @@ class DaemonServer:
             log.info("settings reloaded from %s", path)
 
     def _write_state(self, listening: Listening) -> None:
-        path = state_file(self.paths)
+        path = self.paths.daemon_state
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             json.dumps(

@@ -3,59 +3,42 @@
 Each call resolves its model (so the queue can apply that model's concurrency limit), waits
 for a slot in priority order, and runs on the engine exactly as `geri ask` would. The engine is
 read from the daemon's state on every call, so a settings reload takes effect for the next
-request. geri's errors become gRPC status codes here, once, with their message intact; anything
-else is INTERNAL, with the details in the daemon's log and not sent to the client.
+request. `@rpc` and `@streaming_rpc` end a call that raised a geri error with its status (the
+table in `geri.wire.convert`, with the error's class in a trailer); anything else is INTERNAL,
+with the details in the daemon's log and not sent to the client.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn
+from typing import NoReturn, TypeAlias, TypeVar
 
 import grpc
 
-from geri import errors
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
-from geri.daemon.convert import (
+from geri.daemon.scheduler import Scheduler
+from geri.engine import Engine
+from geri.errors import GeriError
+from geri.logs import TRACE_METADATA
+from geri.types import Request
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+from geri.wire._pb.geri.v1 import wolf_pb2_grpc
+from geri.wire.convert import (
     model_to_proto,
     notice_to_proto,
     request_from_proto,
     result_to_proto,
+    status_of,
 )
-from geri.daemon.scheduler import QueueFull, Scheduler
-from geri.engine import Engine
-from geri.logs import TRACE_METADATA
-from geri.types import Request
 
 log = logging.getLogger("geri.daemon")
-
-# most specific first: the first matching class decides
-STATUS: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
-    (errors.InputError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.ContextTooLong, grpc.StatusCode.OUT_OF_RANGE),
-    (errors.ModelNotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.ModelError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.KeyProblem, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.AuthError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (errors.BudgetExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (errors.ProviderTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (errors.IncompleteAnswer, grpc.StatusCode.ABORTED),
-    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (errors.GeriError, grpc.StatusCode.INTERNAL),
-)
-
-
-def status_for(error: Exception) -> grpc.StatusCode:
-    return next(
-        (code for kind, code in STATUS if isinstance(error, kind)), grpc.StatusCode.INTERNAL
-    )
+Servicer = TypeVar("Servicer")
+Message = TypeVar("Message")
+Reply = TypeVar("Reply")
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 @dataclass
@@ -66,41 +49,56 @@ class DaemonState:
     scheduler: Scheduler
 
 
-class CallFailed(Exception):
-    """Raised inside a call to end it with a status (mapped by `failures`)."""
+def rpc(
+    method: Callable[[Servicer, Message, Context], Awaitable[Reply]],
+) -> Callable[[Servicer, Message, Context], Awaitable[Reply]]:
+    """A unary method whose failures end the call with their status."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, trailers: Any = ()) -> None:
-        super().__init__(message)
-        self.code, self.message, self.trailers = code, message, trailers
+    @functools.wraps(method)
+    async def call(self: Servicer, message: Message, context: Context) -> Reply:
+        try:
+            return await method(self, message, context)
+        except Exception as exc:
+            await end(context, exc)
 
-
-@contextmanager
-def failures() -> Iterator[None]:
-    """geri's exceptions as gRPC statuses."""
-    try:
-        yield
-    except QueueFull as exc:
-        raise CallFailed(
-            grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), (("queue-length", str(exc.waiting)),)
-        ) from exc
-    except errors.GeriError as exc:
-        raise CallFailed(status_for(exc), str(exc)) from exc
+    return call
 
 
-def trace_id(context: grpc.aio.ServicerContext) -> str | None:
+def streaming_rpc(
+    method: Callable[[Servicer, Message, Context], AsyncIterator[Reply]],
+) -> Callable[[Servicer, Message, Context], AsyncIterator[Reply]]:
+    """A server-streaming method whose failures end the call with their status."""
+
+    @functools.wraps(method)
+    async def call(self: Servicer, message: Message, context: Context) -> AsyncIterator[Reply]:
+        try:
+            async for reply in method(self, message, context):
+                yield reply
+        except Exception as exc:
+            await end(context, exc)
+
+    return call
+
+
+async def end(context: Context, failure: Exception) -> NoReturn:
+    """End the call with `failure`'s status (grpc.aio's abort raises)."""
+    if isinstance(failure, GeriError):
+        code, trailers = status_of(failure)
+        context.set_trailing_metadata(trailers)
+        await context.abort(code, str(failure))
+    if isinstance(failure, grpc.aio.AbortError):  # the call was already ended
+        raise failure
+    log.exception("internal error", exc_info=failure)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; the daemon's log has details")
+    raise AssertionError("unreachable: abort raises")
+
+
+def trace_id(context: Context) -> str | None:
     """The caller's trace id (`x-geri-trace-id` metadata), if it sent a sensible one."""
     sent = dict(context.invocation_metadata() or ()).get(TRACE_METADATA)
     if isinstance(sent, str) and 0 < len(sent) <= 64 and sent.isprintable():
         return sent
     return None
-
-
-async def end(context: grpc.aio.ServicerContext, failure: CallFailed) -> NoReturn:
-    """End the call with `failure`'s status (grpc.aio's abort raises)."""
-    if failure.trailers:
-        context.set_trailing_metadata(failure.trailers)
-    await context.abort(failure.code, failure.message)
-    raise AssertionError("unreachable: abort raises")
 
 
 class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
@@ -118,41 +116,34 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
         async with scheduler.slot(model, priority):
             yield
 
-    async def _pinned(self, request: Request, context: grpc.aio.ServicerContext) -> Request:
+    async def _pinned(self, request: Request, context: Context) -> Request:
         model = await self.state.engine.resolve(request)
         return replace(request, model=model.id, trace_id=trace_id(context))
 
-    async def ProcessPrompt(
-        self, message: pb.WolfRequest, context: grpc.aio.ServicerContext
-    ) -> pb.WolfResponse:
-        try:
-            with failures():
-                request = await self._pinned(request_from_proto(message), context)
-                async with self._slot(request, message.priority):
-                    result = await self.state.engine.ask(request)
-                return result_to_proto(result)
-        except CallFailed as failure:
-            await end(context, failure)
+    @rpc
+    async def ProcessPrompt(self, message: pb.WolfRequest, context: Context) -> pb.WolfResponse:
+        request = await self._pinned(request_from_proto(message), context)
+        async with self._slot(request, message.priority):
+            result = await self.state.engine.ask(request)
+        return result_to_proto(result)
 
+    @streaming_rpc
     async def StreamPrompt(
-        self, message: pb.WolfRequest, context: grpc.aio.ServicerContext
+        self, message: pb.WolfRequest, context: Context
     ) -> AsyncIterator[pb.WolfChunk]:
-        try:
-            with failures():
-                request = await self._pinned(request_from_proto(message), context)
-                async with self._slot(request, message.priority):
-                    async for chunk in self.state.engine.stream(request):
-                        if chunk.result is not None:
-                            yield pb.WolfChunk(done=True, response=result_to_proto(chunk.result))
-                        elif chunk.notice is not None:
-                            yield pb.WolfChunk(notice=notice_to_proto(chunk.notice))
-                        else:
-                            yield pb.WolfChunk(text=chunk.text)
-        except CallFailed as failure:
-            await end(context, failure)
+        request = await self._pinned(request_from_proto(message), context)
+        async with self._slot(request, message.priority):
+            async for chunk in self.state.engine.stream(request):
+                if chunk.result is not None:
+                    yield pb.WolfChunk(done=True, response=result_to_proto(chunk.result))
+                elif chunk.notice is not None:
+                    yield pb.WolfChunk(notice=notice_to_proto(chunk.notice))
+                else:
+                    yield pb.WolfChunk(text=chunk.text)
 
+    @rpc
     async def ListModels(
-        self, message: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+        self, message: pb.ListModelsRequest, context: Context
     ) -> pb.ListModelsResponse:
         engine = self.state.engine
         default = engine.registry.default_id()

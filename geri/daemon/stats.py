@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict, fields
 
-import grpc
-
-from geri.daemon._pb.geri.v1 import stats_pb2 as pb
-from geri.daemon._pb.geri.v1 import stats_pb2_grpc
-from geri.daemon.servicers import DaemonState
-from geri.engine.metrics import ModelStats
+from geri.daemon.servicers import Context, DaemonState, rpc
+from geri.wire._pb.geri.v1 import stats_pb2 as pb
+from geri.wire._pb.geri.v1 import stats_pb2_grpc
+from geri.wire.convert import snapshot_to_proto
 
 log = logging.getLogger("geri.daemon")
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -26,32 +23,9 @@ class StatsServicer(stats_pb2_grpc.StatsServiceServicer):  # type: ignore[misc]
     def __init__(self, state: DaemonState) -> None:
         self.state = state
 
-    async def GetStats(
-        self, message: pb.StatsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.StatsResponse:
-        snapshot = self.state.engine.metrics.snapshot()
-        return pb.StatsResponse(
-            uptime_seconds=snapshot.uptime_seconds,
-            requests=snapshot.requests,
-            requests_per_second=snapshot.requests_per_second,
-            queue_waiting=snapshot.waiting,
-            queue_running=snapshot.running,
-            process=pb.ProcessStats(**asdict(snapshot.process)),
-            models=[stats_to_proto(m) for m in snapshot.models],
-        )
-
-
-def stats_to_proto(stats: ModelStats) -> pb.ModelStats:
-    """The message has the dataclass's fields, by name; unknown figures stay unset."""
-    return pb.ModelStats(**{k: v for k, v in asdict(stats).items() if v is not None})
-
-
-def stats_from_proto(message: pb.ModelStats) -> ModelStats:
-    def value(name: str) -> object:
-        optional = message.DESCRIPTOR.fields_by_name[name].has_presence
-        return None if optional and not message.HasField(name) else getattr(message, name)
-
-    return ModelStats(**{f.name: value(f.name) for f in fields(ModelStats)})  # type: ignore[arg-type]
+    @rpc
+    async def GetStats(self, message: pb.StatsRequest, context: Context) -> pb.StatsResponse:
+        return snapshot_to_proto(self.state.engine.metrics.snapshot())
 
 
 async def serve_prometheus(state: DaemonState, host: str, port: int) -> asyncio.Server:

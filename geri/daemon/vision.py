@@ -13,96 +13,74 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import grpc
-
-from geri.daemon._pb.geri.v1 import vision_pb2 as pb
-from geri.daemon._pb.geri.v1 import vision_pb2_grpc, wolf_pb2
-from geri.daemon.convert import result_to_proto, sampling_from_proto
-from geri.daemon.servicers import CallFailed, DaemonState, end, failures, trace_id
+from geri.daemon.servicers import Context, DaemonState, rpc, streaming_rpc, trace_id
 from geri.vision.image import open_image
 from geri.vision.processor import IMAGE_QUESTION, FrameAnswer, VisionProcessor, merge
 from geri.vision.video import Frame, SceneFilter, extract_frames
+from geri.wire._pb.geri.v1 import vision_pb2 as pb
+from geri.wire._pb.geri.v1 import vision_pb2_grpc, wolf_pb2
+from geri.wire.convert import result_to_proto, sampling_from_proto
 
 
 class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[misc]
     def __init__(self, state: DaemonState) -> None:
         self.state = state
 
+    @rpc
     async def AnalyzeImage(
-        self, message: pb.ImageAnalysisRequest, context: grpc.aio.ServicerContext
+        self, message: pb.ImageAnalysisRequest, context: Context
     ) -> pb.ImageAnalysisResponse:
-        try:
-            with failures():
-                processor = VisionProcessor(self.state.engine)
-                decoded = await processor.open(message.image, "the image")
-                info = await processor.choose(message.model or None)
-                image = await processor.fit(decoded, message.image, info)
-                template = replace(
-                    sampling_from_proto(message.parameters), trace_id=trace_id(context)
-                )
-                question = message.question or IMAGE_QUESTION
-                request = processor.request(template, info, image, question)
-                async with self.state.scheduler.slot(info.id, message.priority):
-                    result = await processor.engine.ask(request)
-                return pb.ImageAnalysisResponse(text=result.text, details=result_to_proto(result))
-        except CallFailed as failure:
-            await end(context, failure)
+        processor = VisionProcessor(self.state.engine)
+        decoded = await processor.open(message.image, "the image")
+        info = await processor.choose(message.model or None)
+        image = await processor.fit(decoded, message.image, info)
+        template = replace(sampling_from_proto(message.parameters), trace_id=trace_id(context))
+        question = message.question or IMAGE_QUESTION
+        request = processor.request(template, info, image, question)
+        async with self.state.scheduler.slot(info.id, message.priority):
+            result = await processor.engine.ask(request)
+        return pb.ImageAnalysisResponse(text=result.text, details=result_to_proto(result))
 
+    @rpc
     async def AnalyzeVideo(
-        self, message: pb.VideoAnalysisRequest, context: grpc.aio.ServicerContext
+        self, message: pb.VideoAnalysisRequest, context: Context
     ) -> pb.VideoAnalysisResponse:
-        try:
-            with failures():
-                processor = VisionProcessor(self.state.engine)
-                limits = processor.engine.settings.vision
-                info = await processor.choose(message.model or None)
-                frames = extract_frames(
-                    message.video,
-                    frames_per_second=message.frames_per_second,
-                    max_frames=message.max_frames or limits.max_frames,
-                    scene_threshold=limits.scene_threshold,
-                )
-                template = replace(
-                    sampling_from_proto(message.parameters), trace_id=trace_id(context)
-                )
-                async with self.state.scheduler.slot(info.id, message.priority):
-                    answers = [
-                        a
-                        async for a in processor.frames(
-                            frames, template, info, message.question or None
-                        )
-                    ]
-                return pb.VideoAnalysisResponse(
-                    frames=[_frame(a) for a in answers],
-                    summary=merge(answers),
-                    model_used=info.id,
-                )
-        except CallFailed as failure:
-            await end(context, failure)
+        processor = VisionProcessor(self.state.engine)
+        limits = processor.engine.settings.vision
+        info = await processor.choose(message.model or None)
+        frames = extract_frames(
+            message.video,
+            frames_per_second=message.frames_per_second,
+            max_frames=message.max_frames or limits.max_frames,
+            scene_threshold=limits.scene_threshold,
+        )
+        template = replace(sampling_from_proto(message.parameters), trace_id=trace_id(context))
+        async with self.state.scheduler.slot(info.id, message.priority):
+            answers = [
+                a async for a in processor.frames(frames, template, info, message.question or None)
+            ]
+        return pb.VideoAnalysisResponse(
+            frames=[_frame(a) for a in answers],
+            summary=merge(answers),
+            model_used=info.id,
+        )
 
+    @streaming_rpc
     async def AnalyzeVideoStream(
         self,
         chunks: AsyncIterator[pb.VideoStreamChunk],
-        context: grpc.aio.ServicerContext,
+        context: Context,
     ) -> AsyncIterator[pb.VideoAnalysisChunk]:
-        try:
-            with failures():
-                first = await anext(aiter(chunks), None)
-                if first is None:
-                    return
-                processor = VisionProcessor(self.state.engine)
-                info = await processor.choose(first.model or None)
-                frames = self._decoded(first, chunks)
-                template = replace(
-                    sampling_from_proto(wolf_pb2.Parameters()), trace_id=trace_id(context)
-                )
-                async with self.state.scheduler.slot(info.id, 0):
-                    async for answer in processor.frames(
-                        frames, template, info, first.question or None
-                    ):
-                        yield pb.VideoAnalysisChunk(frame=_frame(answer))
-        except CallFailed as failure:
-            await end(context, failure)
+        first = await anext(aiter(chunks), None)
+        if first is None:
+            return
+        processor = VisionProcessor(self.state.engine)
+        info = await processor.choose(first.model or None)
+        frames = self._decoded(first, chunks)
+        template = replace(sampling_from_proto(wolf_pb2.Parameters()), trace_id=trace_id(context))
+        async with self.state.scheduler.slot(info.id, 0):
+            async for answer in processor.frames(frames, template, info, first.question or None):
+                yield pb.VideoAnalysisChunk(frame=_frame(answer))
 
     async def _decoded(
         self, first: pb.VideoStreamChunk, rest: AsyncIterator[pb.VideoStreamChunk]

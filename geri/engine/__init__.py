@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from geri.engine.core import Engine, ProviderBuilder
-from geri.engine.registry import ModelRegistry
 from geri.paths import Paths
+from geri.registry import ModelRegistry
 from geri.settings import Settings, load_settings
 from geri.store import open_store
 

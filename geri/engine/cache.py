@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from geri.cost.periods import to_micros
+from geri.cost.periods import epoch_micros
 from geri.settings import Settings
 from geri.store import Store
 from geri.store.base import CacheStats
@@ -94,7 +94,7 @@ class ResponseCache:
         return hashlib.sha256(encoded).hexdigest()
 
     def get(self, key: str) -> Cached | None:
-        value = self.store.cache_get(key, to_micros(self._now()))
+        value = self.store.cache_get(key, epoch_micros(self._now()))
         return Cached.loads(value) if value is not None else None
 
     def put(self, key: str, answer: Cached) -> None:
@@ -104,8 +104,8 @@ class ResponseCache:
             key,
             answer.model,
             answer.dumps(),
-            to_micros(now),
-            to_micros(expires),
+            epoch_micros(now),
+            epoch_micros(expires),
             self.settings.cache.max_entries,
         )
 
@@ -113,7 +113,7 @@ class ResponseCache:
         return self.store.cache_clear(model_id)
 
     def stats(self) -> CacheStats:
-        return self.store.cache_stats(to_micros(self._now()))
+        return self.store.cache_stats(epoch_micros(self._now()))
 
 
 def _file_identity(info: ModelInfo) -> list[int] | None:

@@ -2,10 +2,11 @@
 
 `Call` is a request on its way to one model; when it ends, `outcome` says what the request log
 keeps (and what the cache may keep) and `result` what the caller gets. `Caller` makes the
-attempts: it waits for the provider's rate limit, reports each attempt's outcome to the load
-balancer, and on a `Retryable` failure backs off (full jitter, Retry-After honoured) and tries
-again until the policy gives up. A stream that fails after text was passed on is never retried:
-that is an `IncompleteAnswer`, carrying the partial text.
+attempts, streamed or not in one loop (a whole answer is one chunk): it waits for the provider's
+rate limit, reports each attempt's outcome to the load balancer, and on a `Retryable` failure
+backs off (full jitter, Retry-After honoured) and tries again until the policy gives up. A
+stream that fails after text was passed on is never retried: that is an `IncompleteAnswer`,
+carrying the partial text.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ class Call:
 
     def outcome(
         self, now: float, failure: BaseException | None, cached: Cached | None
-    ) -> tuple[RequestRecord, Cached | None]:
-        """The call as the request log keeps it, and the answer to cache (a complete one, and
-        only if the cache is on for it)."""
+    ) -> tuple[RequestRecord, Cached | None, FinishReason]:
+        """The call as the request log keeps it, the answer to cache (a complete one, and only
+        if the cache is on for it), and why the answer ended."""
         usage = self.usage or Usage()
         text = "".join(self.parts)
         status: Status = "ok"
@@ -86,7 +87,7 @@ class Call:
         elif failure is not None:
             status, finish = "error", "error"
             error = str(failure) if isinstance(failure, GeriError) else repr(failure)
-        self.finish = finish or "stop"
+        finish = finish or "stop"
         latency = (now - self.started) * 1000
         record = RequestRecord(
             id=self.id,
@@ -107,11 +108,11 @@ class Call:
             trace_id=self.request.trace_id,
         )
         answer = None
-        if status == "ok" and self.key is not None and self.finish in ("stop", "length"):
-            answer = Cached(text, usage, self.finish, self.report, self.info.id)
-        return record, answer
+        if status == "ok" and self.key is not None and finish in ("stop", "length"):
+            answer = Cached(text, usage, finish, self.report, self.info.id)
+        return record, answer, finish
 
-    def result(self, record: RequestRecord) -> Result:
+    def result(self, record: RequestRecord, finish: FinishReason) -> Result:
         """What the caller gets back, notices so far included."""
         return Result(
             id=self.id,
@@ -122,7 +123,7 @@ class Call:
             latency_ms=record.latency_ms,
             ttft_ms=record.ttft_ms,
             cost_micros=record.cost_micros,
-            finish_reason=self.finish or "stop",
+            finish_reason=finish,
             context=self.report,
             cached=record.cached,
             notices=tuple(self.notices),
@@ -155,26 +156,10 @@ class Caller:
         self.retry = RetryPolicy.from_settings(self._settings().network)
         self._limiters.clear()
 
-    async def with_retries(self, call: Call, attempt: Callable[[], Awaitable[T]]) -> T:
-        tries = 0
-        while True:
-            tries += 1
-            await self._throttle(call)
-            with self._balancer.track(call.info) as report:
-                started = self._clock()
-                try:
-                    result = await attempt()
-                except ProviderError as exc:
-                    report(False, (self._clock() - started) * 1000)
-                    if not isinstance(exc, Retryable):
-                        raise
-                    retry_after = exc
-                else:
-                    report(True, (self._clock() - started) * 1000)
-                    return result
-            await self._back_off(tries, retry_after)
-
-    async def stream_attempts(self, call: Call) -> AsyncGenerator[Chunk, None]:
+    async def attempts(self, call: Call) -> AsyncGenerator[Chunk, None]:
+        """`call`'s answer as text chunks, attempt after attempt until one succeeds or the
+        policy gives up. A non-streamed call is one chunk; a streamed one that broke off after
+        text was passed on is an `IncompleteAnswer`, never retried."""
         tries = 0
         while True:
             tries += 1
@@ -184,12 +169,12 @@ class Caller:
                 with self._balancer.track(call.info) as report:
                     started = self._clock()
                     try:
-                        async with aclosing(self._provider(call.info).stream(call.chat)) as chunks:
+                        async with aclosing(self._chunks(call)) as chunks:
                             async for chunk in chunks:
                                 call.usage = chunk.usage or call.usage
                                 call.finish = chunk.finish_reason or call.finish
                                 if chunk.text:
-                                    if call.ttft_ms is None:
+                                    if call.streamed and call.ttft_ms is None:
                                         call.ttft_ms = (self._clock() - call.started) * 1000
                                     call.parts.append(chunk.text)
                                     yield Chunk(chunk.text)
@@ -209,6 +194,17 @@ class Caller:
                 if not isinstance(exc, Retryable):
                     raise
                 await self._back_off(tries, exc)
+
+    async def _chunks(self, call: Call) -> AsyncGenerator[Chunk, None]:
+        """One attempt: the provider's stream, or its whole answer as a single chunk."""
+        provider = self._provider(call.info)
+        if not call.streamed:
+            done = await provider.generate(call.chat)
+            yield Chunk(done.text, usage=done.usage, finish_reason=done.finish_reason)
+            return
+        async with aclosing(provider.stream(call.chat)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def _back_off(self, tries: int, error: Retryable) -> None:
         delay = self.retry.delay(tries, error, self._jitter)

@@ -36,7 +36,6 @@ from geri.engine.calls import Call, Caller
 from geri.engine.fallback import FALLBACK_ERRORS, describe, fallback_text, next_model
 from geri.engine.metrics import Metrics
 from geri.engine.notify import Notifier
-from geri.engine.registry import ModelRegistry
 from geri.engine.requests import (
     chat_request,
     replay_pieces,
@@ -47,26 +46,23 @@ from geri.engine.requests import (
 from geri.errors import (
     BudgetExhausted,
     InputError,
+    QuestionTooLong,
     Retryable,
 )
 from geri.keys import KeyStore
 from geri.logs import TRACE_ID
-from geri.prompt import Prompt, QuestionTooLong, build_messages, build_prompt
+from geri.prompt import Prompt, build_messages, build_prompt
 from geri.prompt.tokens import TokenCounter
-from geri.providers import (
-    Provider,
-    ProviderContext,
-    key_env_names,
-    provider_factory,
-)
+from geri.providers import Provider, ProviderContext, provider_factory
+from geri.registry import ModelRegistry
 from geri.selection.balancer import LoadBalancer
 from geri.selection.router import Router
 from geri.selection.selector import require
 from geri.settings import Settings
+from geri.specs import key_env_names
 from geri.store import RequestRecord, Store
 from geri.types import (
     Chunk,
-    Completion,
     ModelInfo,
     Notice,
     Request,
@@ -149,39 +145,14 @@ class Engine:
         await self.aclose()
 
     async def ask(self, request: Request) -> Result:
-        """Answer `request` in one piece."""
-        request, token = traced(request)
-        try:
-            return await self._ask(request)
-        finally:
-            TRACE_ID.reset(token)
-
-    async def _ask(self, request: Request) -> Result:
-        validate(request)
-        info = takes_images(request, await self.resolve(request))
-        notices: list[Notice] = []
-        tried: list[str] = []
-        while True:
-            tried.append(info.id)
-            call = self._open(request, info, notices, streamed=False)
-            hit = await self._lookup(call)
-            if hit is not None:
-                return await self._record_hit(call, hit)
-            try:
-                await self._prepare(call)
-                completion = await self.caller.with_retries(call, self._generate(call))
-            except FALLBACK_ERRORS as exc:
-                info = await self._fall_back(call, exc, tried)
-                continue
-            except BaseException as exc:
-                await self._finish(call, failure=exc)
-                raise
-            call.parts, call.usage, call.finish = (
-                [completion.text],
-                completion.usage,
-                completion.finish_reason,
-            )
-            return await self._finish(call)
+        """Answer `request` in one piece: the pipeline of `stream`, drained."""
+        result = None
+        async with aclosing(self._traced(request, streamed=False)) as chunks:
+            async for chunk in chunks:
+                result = chunk.result or result
+        if result is None:  # the pipeline always ends with its result
+            raise asyncio.InvalidStateError("the answer ended without a result")
+        return result
 
     async def stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
         """Answer `request` chunk by chunk; the last chunk has `done=True` and the `result`.
@@ -189,9 +160,15 @@ class Engine:
         Notices (a fallback, a budget alert) arrive as chunks with `notice` set, when they
         happen.
         """
+        async with aclosing(self._traced(request, streamed=True)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def _traced(self, request: Request, *, streamed: bool) -> AsyncGenerator[Chunk, None]:
+        """The pipeline under the request's trace id."""
         request, token = traced(request)
         try:
-            async with aclosing(self._stream(request)) as chunks:
+            async with aclosing(self._pipeline(request, streamed)) as chunks:
                 async for chunk in chunks:
                     yield chunk
         finally:
@@ -199,7 +176,9 @@ class Engine:
             with suppress(ValueError):
                 TRACE_ID.reset(token)
 
-    async def _stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
+    async def _pipeline(self, request: Request, streamed: bool) -> AsyncGenerator[Chunk, None]:
+        """The one request pipeline: resolve, then per model (a fallback moves to the next)
+        the cache, or fit, reserve and call; notices as they happen; the result last."""
         validate(request)
         info = takes_images(request, await self.resolve(request))
         notices: list[Notice] = []
@@ -207,14 +186,14 @@ class Engine:
         sent = 0
         while True:
             tried.append(info.id)
-            call = self._open(request, info, notices, streamed=True)
+            call = self._open(request, info, notices, streamed=streamed)
             hit = await self._lookup(call)
             if hit is not None:
                 result = await self._record_hit(call, hit)
                 for notice in notices[sent:]:  # a fallback's notice comes before the text
                     yield Chunk(notice=notice)
                 sent = len(notices)
-                for piece in replay_pieces(hit.text):
+                for piece in replay_pieces(hit.text) if streamed else (hit.text,):
                     yield Chunk(piece)
             else:
                 try:
@@ -222,7 +201,7 @@ class Engine:
                     for notice in notices[sent:]:
                         yield Chunk(notice=notice)
                     sent = len(notices)
-                    async with aclosing(self.caller.stream_attempts(call)) as chunks:
+                    async with aclosing(self.caller.attempts(call)) as chunks:
                         async for chunk in chunks:
                             yield chunk
                 except FALLBACK_ERRORS as exc:
@@ -405,9 +384,6 @@ class Engine:
         self._notify(call, Notice("fallback", fallback_text(call.info, chosen, error, self.ledger)))
         return chosen
 
-    def _generate(self, call: Call) -> Callable[[], Awaitable[Completion]]:
-        return lambda: self._provider(call.info).generate(call.chat)
-
     def _notify(self, call: Call, notice: Notice) -> None:
         log.warning(notice.message, extra={"notice": notice.kind, "request_id": call.id})
         if self.notifier.enabled:
@@ -464,7 +440,7 @@ class Engine:
         cached: Cached | None = None,
     ) -> Result:
         """Settle the budget, log the call and cache a complete answer, whatever the outcome."""
-        record, answer = call.outcome(self._clock(), failure, cached)
+        record, answer, finish = call.outcome(self._clock(), failure, cached)
         # shielded: a cancelled caller must still settle its reservation and leave its record
         alerts = await asyncio.shield(
             asyncio.to_thread(self._persist, record, call.hold, call.key, answer)
@@ -477,7 +453,7 @@ class Engine:
             provider = self._providers.pop(call.info.id, None)
             if provider is not None:
                 await provider.aclose()
-        return call.result(record)
+        return call.result(record, finish)
 
     def _persist(
         self, record: RequestRecord, hold: Hold | None, key: str | None, answer: Cached | None

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from geri.cost.ledger import Ledger
 from geri.errors import BudgetExhausted, ModelNotFound, ProviderTimeout, RateLimited, Retryable
-from geri.providers import PROVIDERS
 from geri.settings import Fallback
+from geri.specs import PROVIDERS
 from geri.store.base import ALL_CLOUD
 from geri.types import ModelInfo
 

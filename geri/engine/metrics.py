@@ -20,39 +20,15 @@ import os
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from geri.logs import CALL_EVENT
 from geri.store.base import Finished, RequestRecord
+from geri.types import ModelStats, ProcessStats, Snapshot
 
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 WINDOW = 2000  # latest calls kept per model for percentiles
 log = logging.getLogger("geri.engine")
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStats:
-    model: str
-    provider: str
-    requests: int
-    errors: int
-    cancelled: int
-    cached: int
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_p99_ms: float | None
-    ttft_p50_ms: float | None
-    tokens_per_second: float | None
-    input_tokens: int
-    output_tokens: int
-    spend_micros: int
-
-    @property
-    def cache_hit_rate(self) -> float:
-        return self.cached / self.requests if self.requests else 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "cache_hit_rate": round(self.cache_hit_rate, 4)}
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -100,29 +76,6 @@ def _stats(model: str, provider: str, rows: list[Finished]) -> ModelStats:
         output_tokens=sum(r.output_tokens for r in rows),
         spend_micros=sum(r.cost_micros for r in rows),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A live process right now: its throughput, queue, resources and models."""
-
-    uptime_seconds: float
-    requests: int
-    requests_per_second: float
-    waiting: int
-    running: int
-    process: ProcessStats
-    models: list[ModelStats]
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "uptime_seconds": self.uptime_seconds,
-            "requests": self.requests,
-            "requests_per_second": self.requests_per_second,
-            "queue": {"waiting": self.waiting, "running": self.running},
-            "process": asdict(self.process),
-            "models": [m.as_dict() for m in self.models],
-        }
 
 
 @dataclass
@@ -271,13 +224,6 @@ class Metrics:
             family(name, "gauge", text)
             lines.append(f"{name} {value}")
         return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessStats:
-    rss_bytes: int
-    cpu_percent: float
-    threads: int
 
 
 def process_stats() -> ProcessStats:

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geri.engine.registry import ModelRegistry
+from geri.errors import InstallError
 from geri.install.catalog import CatalogEntry, catalog, choose, entry
 from geri.install.download import (
-    InstallError,
     Progress,
     fetch,
     hub_endpoint,
@@ -25,6 +24,7 @@ from geri.install.download import (
     sha256_of,
 )
 from geri.install.hardware import Hardware, detect, gib
+from geri.registry import ModelRegistry
 from geri.types import ModelInfo
 
 # room left over on the disk after a download, for the database, logs and the OS
@@ -145,7 +145,6 @@ def install_file(
 
 
 __all__ = [
-    "InstallError",
     "Plan",
     "catalog",
     "install",

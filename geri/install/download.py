@@ -25,16 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geri.errors import GeriError
+from geri.errors import InstallError
 from geri.install.catalog import CatalogEntry
 from geri.providers.gguf import read_gguf
 
 CHUNK = 1 << 20
 Progress = Callable[[int, int | None], None]
-
-
-class InstallError(GeriError):
-    """A model could not be installed; the message says why and what to do."""
 
 
 @dataclass(frozen=True, slots=True)

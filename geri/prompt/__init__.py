@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from geri.errors import ContextTooLong
+from geri.errors import QuestionTooLong
 from geri.prompt.context import citation, rank, render
 from geri.prompt.tokens import TokenCounter
 from geri.settings import PromptSettings
@@ -26,14 +26,6 @@ SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 TRIM_MARK = " …"
 # tokens a document adds beyond its citation and text: "[n] ", line breaks (a high guess)
 DOC_OVERHEAD = 8
-
-
-class QuestionTooLong(ContextTooLong):
-    """The system prompt and question alone exceed the window, before any document."""
-
-    def __init__(self, message: str, needed: int) -> None:
-        super().__init__(message)
-        self.needed = needed
 
 
 @dataclass(frozen=True, slots=True)

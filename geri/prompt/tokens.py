@@ -24,12 +24,9 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from geri.types import Message
-
-if TYPE_CHECKING:
-    from geri.providers.base import Provider
 
 LETTERS_PER_TOKEN = 2.5
 _LETTERS = re.compile(r"[A-Za-z]")
@@ -86,10 +83,18 @@ def local_tiktoken(name: str) -> Any:
         return None
 
 
+class Tokenizer(Protocol):
+    """What counts a model's tokens: its provider."""
+
+    async def count_tokens(self, text: str) -> int: ...
+
+    async def count_messages(self, messages: Sequence[Message]) -> int: ...
+
+
 class TokenCounter:
     """Counts for one model through its provider, remembered per text (least recently used)."""
 
-    def __init__(self, provider: Provider, capacity: int = 4096) -> None:
+    def __init__(self, provider: Tokenizer, capacity: int = 4096) -> None:
         self._provider = provider
         self._capacity = capacity
         self._texts: OrderedDict[str, int] = OrderedDict()

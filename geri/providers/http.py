@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from geri import __version__
+from geri._version import __version__
 from geri.errors import (
     AuthError,
     BadRequest,
@@ -123,7 +123,7 @@ class HttpProvider(ABC):
     """A provider reached over HTTP. Subclasses give the translation and the endpoints."""
 
     def __init__(self, info: ModelInfo, context: ProviderContext) -> None:
-        from geri.providers import provider_spec
+        from geri.specs import provider_spec
 
         spec = provider_spec(info.provider)
         self._info = info

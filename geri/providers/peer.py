@@ -3,19 +3,20 @@
 Discovery registers them as `peer/model` (see `geri.selection.discovery`); this provider sends
 the prompt geri has already built (system and user message) to that daemon, which answers with
 its own model, and reports its own usage. Token counts here are estimates: the peer fits the
-prompt to its model's window itself.
+prompt to its model's window itself. The peer's errors arrive as the geri errors it raised
+(`geri.wire.convert`), so its rate limits and outages are retried and fallen back from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TypeVar
 
-from geri.daemon.client import DaemonClient, Found
-from geri.errors import GeriError, Unavailable
 from geri.prompt.tokens import chat_tokens, estimate_tokens
 from geri.providers.base import ProviderContext
 from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Request
+from geri.wire import DaemonAddress
+from geri.wire.client import DaemonClient
 
 T = TypeVar("T")
 
@@ -29,7 +30,7 @@ class PeerProvider:
         token = None
         if peer is not None and peer.token_file is not None:
             token = peer.token_file.expanduser().read_text().strip()
-        self._found = Found(info.metadata["address"], 0, token)
+        self._daemon = DaemonAddress(info.metadata["address"], token=token)
 
     def info(self) -> ModelInfo:
         return self._info
@@ -49,26 +50,21 @@ class PeerProvider:
         )
 
     async def generate(self, request: ChatRequest) -> Completion:
-        async with DaemonClient(self._found) as client:
-            result = await _guard(client.ask(self._request(request)))
+        async with DaemonClient(self._daemon) as client:
+            result = await client.ask(self._request(request))
         return Completion(result.text, result.usage, result.finish_reason)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
-        async with DaemonClient(self._found) as client:
-            try:
-                async for chunk in client.stream(self._request(request)):
-                    if chunk.result is not None:
-                        yield Chunk(
-                            usage=chunk.result.usage, finish_reason=chunk.result.finish_reason
-                        )
-                    else:
-                        yield chunk
-            except GeriError as exc:
-                raise _mapped(exc) from exc
+        async with DaemonClient(self._daemon) as client:
+            async for chunk in client.stream(self._request(request)):
+                if chunk.result is not None:
+                    yield Chunk(usage=chunk.result.usage, finish_reason=chunk.result.finish_reason)
+                else:
+                    yield chunk
 
     async def probe(self) -> None:
-        async with DaemonClient(self._found) as client:
-            await _guard(client.list_models())
+        async with DaemonClient(self._daemon) as client:
+            await client.list_models()
 
     async def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
@@ -78,17 +74,3 @@ class PeerProvider:
 
     async def aclose(self) -> None:
         """Each call opens and closes its own channel."""
-
-
-async def _guard(awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    except GeriError as exc:
-        raise _mapped(exc) from exc
-
-
-def _mapped(exc: GeriError) -> GeriError:
-    """A peer's failure as seen from here: unreachable peers are retryable elsewhere."""
-    if isinstance(exc, Unavailable) or "UNAVAILABLE" in str(exc):
-        return Unavailable(f"The peer daemon at {exc}")
-    return exc

@@ -26,14 +26,14 @@ DEFAULT_WINDOW = 4096
 
 
 @dataclass(frozen=True, slots=True)
-class Found:
+class PeerListing:
     peer: str
     models: tuple[ModelInfo, ...]
     error: str | None = None
     rtt_ms: float | None = None
 
 
-async def discover(peer: Peer, client: httpx.AsyncClient) -> Found:
+async def discover(peer: Peer, client: httpx.AsyncClient) -> PeerListing:
     """The models `peer` serves now, or why it could not be asked."""
     if peer.kind == "geri":
         return await _discover_daemon(peer)
@@ -47,7 +47,7 @@ async def discover(peer: Peer, client: httpx.AsyncClient) -> Found:
         response.raise_for_status()
         listed = [str(m["id"]) for m in response.json().get("data", []) if "id" in m]
     except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return Found(peer.name, (), f"{type(exc).__name__}: {exc}"[:300])
+        return PeerListing(peer.name, (), f"{type(exc).__name__}: {exc}"[:300])
     models = tuple(
         ModelInfo(
             id=f"{peer.name}/{_slug(name)}",
@@ -60,22 +60,22 @@ async def discover(peer: Peer, client: httpx.AsyncClient) -> Found:
         )
         for name in listed
     )
-    return Found(peer.name, models, None, rtt)
+    return PeerListing(peer.name, models, None, rtt)
 
 
-async def _discover_daemon(peer: Peer) -> Found:
+async def _discover_daemon(peer: Peer) -> PeerListing:
     """A geri daemon's models, through its ListModels RPC."""
-    from geri.daemon.client import DaemonClient
-    from geri.daemon.client import Found as Daemon
     from geri.errors import GeriError
+    from geri.wire import DaemonAddress
+    from geri.wire.client import DaemonClient
 
     token = peer.token_file.expanduser().read_text().strip() if peer.token_file else None
     started = time.perf_counter()
     try:
-        async with DaemonClient(Daemon(peer.url, 0, token)) as remote:
+        async with DaemonClient(DaemonAddress(peer.url, token=token)) as remote:
             listed = await remote.list_models()
     except (GeriError, OSError) as exc:
-        return Found(peer.name, (), str(exc)[:300])
+        return PeerListing(peer.name, (), str(exc)[:300])
     rtt = (time.perf_counter() - started) * 1000
     # the token stays in its file: the registry (a database) never holds a secret
     metadata = {"address": peer.url, "rtt_ms": f"{rtt:.2f}", "peer": peer.name}
@@ -95,7 +95,7 @@ async def _discover_daemon(peer: Peer) -> Found:
         for m in listed
         if m.location == "local"  # a peer's own machine; its cloud models are ours to call too
     )
-    return Found(peer.name, models, None, rtt)
+    return PeerListing(peer.name, models, None, rtt)
 
 
 def down(model: ModelInfo, error: str) -> HealthCheck:

@@ -14,16 +14,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from geri.engine.registry import ModelRegistry
 from geri.keys import KeyStore
 from geri.prompt.tokens import estimate_tokens
-from geri.providers import Provider, provider_spec
+from geri.providers import Provider
+from geri.registry import ModelRegistry
 from geri.selection.balancer import LoadBalancer
-from geri.selection.discovery import Found, discover, down
+from geri.selection.discovery import PeerListing, discover, down
 from geri.selection.health import probe
 from geri.selection.score import Observed
 from geri.selection.selector import NO_KEY, Ranking, rank
 from geri.settings import Settings
+from geri.specs import provider_spec
 from geri.store import HealthCheck, Store
 from geri.types import Constraints, ModelInfo, Request
 
@@ -105,7 +106,7 @@ class Router:
             checks.append(check)
         return checks
 
-    async def discover(self) -> list[Found]:
+    async def discover(self) -> list[PeerListing]:
         """Ask every peer in the settings for its models; register them, or mark them down."""
         results = []
         for peer in self.settings.peers:

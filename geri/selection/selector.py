@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from geri.cost import request_cost
-from geri.errors import ModelNotFound
+from geri.errors import NoEligibleModel
 from geri.selection.score import Factors, Observed, factors
 from geri.types import Constraints, ModelInfo, Usage
 
@@ -53,10 +53,6 @@ class Ranking:
 
 
 NO_KEY = "no API key"
-
-
-class NoEligibleModel(ModelNotFound):
-    """Every model was excluded by a constraint."""
 
 
 def rank(

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Literal, Protocol
 
-from geri.cost.periods import Period
-from geri.types import ModelInfo
+from geri.types import ModelInfo, Period
 
 Status = Literal["ok", "error", "cancelled"]
 ALL_CLOUD = "*"

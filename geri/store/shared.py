@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from geri.cost.periods import Period
 from geri.store.base import (
     ALL_CLOUD,
     FINISHED_COLUMNS,
@@ -24,6 +23,7 @@ from geri.store.base import (
     Reservation,
     Spend,
 )
+from geri.types import Period
 
 Rows = list[tuple[Any, ...]]
 Execute = Callable[[str, Sequence[Any]], Rows]

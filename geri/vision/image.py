@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geri.errors import InputError
-from geri.providers import ImageRules
 from geri.settings import Vision as VisionSettings
+from geri.specs import ImageRules
 from geri.types import Image
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from geri.engine import Engine
 from geri.errors import InputError, ModelNotFound
-from geri.providers import provider_spec
 from geri.selection.selector import require
+from geri.specs import provider_spec
 from geri.types import Constraints, Image, ModelInfo, Request, Result
 from geri.vision.image import fit_image, open_image
 from geri.vision.video import Frame, timestamp

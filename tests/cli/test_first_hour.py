@@ -78,9 +78,7 @@ def test_help_names_no_value_for_a_flag_and_only_readme_sections_that_exist(
     shown = geri_cli(*path, "--help", env={"COLUMNS": "80"})
     assert shown.returncode == 0, shown.stderr
     assert "<bool>" not in shown.stdout
-    headings = [
-        line.lstrip("#").strip() for line in (ROOT / "README.md").read_text().splitlines()
-    ]
+    headings = [line.lstrip("#").strip() for line in (ROOT / "README.md").read_text().splitlines()]
     flat = " ".join(shown.stdout.replace("│", " ").split())
     for section in re.findall(r"'([^']+)' in the README", flat):
         assert any(h.startswith(section) for h in headings if h), section

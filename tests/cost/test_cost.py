@@ -11,7 +11,7 @@ import pytest
 
 from geri.cost import dollars, projected_cost, request_cost, to_micros
 from geri.cost.periods import describe_period, next_reset, period_start
-from geri.engine.registry import ModelRegistry
+from geri.registry import ModelRegistry
 from geri.settings import CloudModel, Price, Settings
 from geri.store import open_store
 from geri.types import ModelInfo, Usage

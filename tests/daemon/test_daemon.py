@@ -13,8 +13,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
 from geri.daemon.server import DaemonServer
 from geri.engine import Engine
 from geri.errors import ConfigError, Unavailable
@@ -23,6 +21,8 @@ from geri.providers import ProviderContext
 from geri.settings import Daemon, LocalModel, Network, Settings
 from geri.store import open_store
 from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Usage
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+from geri.wire._pb.geri.v1 import wolf_pb2_grpc
 
 TOKEN = "s3cret-token-for-tests"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from geri.daemon._pb.geri.v1 import stats_pb2, stats_pb2_grpc
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.daemon.client import DaemonClient, Found
 from geri.logs import TRACE_METADATA
 from geri.paths import Paths
 from geri.types import Request
+from geri.wire._pb.geri.v1 import stats_pb2, stats_pb2_grpc
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+from geri.wire.client import DaemonAddress, DaemonClient
 from tests.daemon.test_daemon import Running, reset_gate, settings_with, start
 
 __all__ = ["reset_gate"]  # the gate fixture of the daemon tests, used here too
@@ -40,7 +40,7 @@ async def test_get_stats_reports_models_queue_and_process(daemon: Running) -> No
     assert echo.output_tokens == 6
     assert (stats.queue_waiting, stats.queue_running) == (0, 0)
     assert stats.process.rss_bytes > 10 * 2**20
-    live = await DaemonClient(Found(daemon.address, 0, None)).stats()
+    live = await DaemonClient(DaemonAddress(daemon.address)).stats()
     assert live.models[0].requests == 3
 
 
@@ -73,7 +73,7 @@ async def test_the_callers_trace_id_follows_the_request(daemon: Running) -> None
     assert reply.trace_id == "trace-from-client"
     fresh = await daemon.wolf.ProcessPrompt(pb.WolfRequest(prompt="untraced"))
     assert len(fresh.trace_id) == 16
-    client = DaemonClient(Found(daemon.address, 0, None))
+    client = DaemonClient(DaemonAddress(daemon.address))
     result = await client.ask(Request("through the client", trace_id="abc"))
     assert result.trace_id == "abc"
     logged = {r.response: r.trace_id for r in daemon.server.state.engine.store.recent_requests()}

@@ -24,10 +24,10 @@ import grpc
 import pytest
 
 from geri.cost.ledger import Ledger
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
-from geri.daemon._pb.geri.v1 import wolf_pb2_grpc
 from geri.settings import Budgets
 from geri.store import open_store
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+from geri.wire._pb.geri.v1 import wolf_pb2_grpc
 from tests.mockserver import MockServer, Reply
 
 MAX_TOKENS, PRICE = 16, 30  # $30 per million output tokens: 480 micro-dollars a call

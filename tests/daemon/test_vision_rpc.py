@@ -12,13 +12,13 @@ import grpc
 import pytest
 from PIL import Image
 
-from geri.daemon._pb.geri.v1 import vision_pb2 as pb
-from geri.daemon._pb.geri.v1 import vision_pb2_grpc
 from geri.daemon.server import DaemonServer
 from geri.engine import Engine
 from geri.paths import Paths
 from geri.settings import Settings
 from geri.store import open_store
+from geri.wire._pb.geri.v1 import vision_pb2 as pb
+from geri.wire._pb.geri.v1 import vision_pb2_grpc
 from tests.mockserver import MockServer, Reply
 from tests.vision.media import BLUE, GREEN, RED, image_bytes, make_video
 

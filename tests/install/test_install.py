@@ -14,10 +14,11 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from geri.engine.registry import ModelRegistry
-from geri.install import InstallError, install, plan
+from geri.errors import InstallError
+from geri.install import install, plan
 from geri.install.catalog import entry
 from geri.install.hardware import Hardware
+from geri.registry import ModelRegistry
 from geri.settings import Settings
 from geri.store import open_store
 from tests.conftest import run_geri
@@ -232,8 +233,8 @@ def test_dry_run_shows_the_plan_and_fetches_nothing(geri: Geri, hub: HubServer) 
     assert hub.heads == []
     assert hub.served == []
     text = geri("install", "--model", "tiny", "--dry-run")
-    assert "chosen by name" in text.stderr
-    assert "SmolLM2" in text.stderr
+    assert "chosen by name" in text.stdout  # a plan is the command's output
+    assert "SmolLM2" in text.stdout
 
 
 def test_a_local_file_installs_offline(geri_cli: Geri, smollm_path: Path, tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from geri.errors import (
     Unavailable,
 )
 from geri.keys import KeyStore
-from geri.providers import key_env_names
 from geri.settings import CloudModel, Network, Settings
+from geri.specs import key_env_names
 from geri.store import open_store
 from geri.types import Request
 from tests.mockserver import MockServer, Reply

@@ -15,8 +15,8 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from geri.engine.registry import ModelRegistry
 from geri.providers.llamacpp import VISION_HANDLERS, vision_messages
+from geri.registry import ModelRegistry
 from geri.settings import LocalModel, Settings
 from geri.store import open_store
 from geri.types import Image, Message

@@ -11,9 +11,8 @@ from subprocess import CompletedProcess
 import pytest
 
 from geri.engine import Engine
-from geri.errors import Unavailable
+from geri.errors import NoEligibleModel, Unavailable
 from geri.providers import ProviderContext
-from geri.selection.selector import NoEligibleModel
 from geri.settings import Cache, LocalModel, Peer, Routing, Settings
 from geri.store import open_store
 from geri.types import Constraints, ModelInfo, Request

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from geri.errors import NoEligibleModel
 from geri.selection.score import Observed
-from geri.selection.selector import NoEligibleModel, rank, require
+from geri.selection.selector import rank, require
 from geri.settings import Weights
 from geri.types import Constraints, ModelInfo
 

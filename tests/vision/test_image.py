@@ -9,8 +9,8 @@ import pytest
 from PIL import Image as Pillow
 
 from geri.errors import InputError
-from geri.providers import PROVIDERS, ImageRules
 from geri.settings import Vision
+from geri.specs import PROVIDERS, ImageRules
 from geri.vision.image import prepare_image, read_media
 from tests.mockserver import MockServer, Reply
 from tests.vision.media import animated_gif, image_bytes, make_video, png_declaring

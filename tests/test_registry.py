@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from geri.engine.registry import ModelRegistry
 from geri.errors import InputError, ModelFileError, ModelNotFound
+from geri.registry import ModelRegistry
 from geri.settings import CloudModel, LocalModel, Performance, Settings
 from geri.store import open_store
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_generated_code_is_current(tmp_path: Path) -> None:
     out = tmp_path / "_pb"
     subprocess.run(["bash", "scripts/gen_protos.sh", str(out)], cwd=ROOT, check=True)
-    committed = ROOT / "geri" / "daemon" / "_pb"
+    committed = ROOT / "geri" / "wire" / "_pb"
     fresh = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     current = {
         p.relative_to(committed): p.read_bytes()

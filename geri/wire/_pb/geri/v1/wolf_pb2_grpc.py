@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from geri.daemon._pb.geri.v1 import vision_pb2 as geri_dot_v1_dot_vision__pb2
+from geri.wire._pb.geri.v1 import wolf_pb2 as geri_dot_v1_dot_wolf__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in geri/v1/vision_pb2_grpc.py depends on'
+        + ' but the generated code in geri/v1/wolf_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class VisionServiceStub:
+class WolfServiceStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -34,75 +34,75 @@ class VisionServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.AnalyzeImage = channel.unary_unary(
-                '/geri.v1.VisionService/AnalyzeImage',
-                request_serializer=geri_dot_v1_dot_vision__pb2.ImageAnalysisRequest.SerializeToString,
-                response_deserializer=geri_dot_v1_dot_vision__pb2.ImageAnalysisResponse.FromString,
+        self.ProcessPrompt = channel.unary_unary(
+                '/geri.v1.WolfService/ProcessPrompt',
+                request_serializer=geri_dot_v1_dot_wolf__pb2.WolfRequest.SerializeToString,
+                response_deserializer=geri_dot_v1_dot_wolf__pb2.WolfResponse.FromString,
                 _registered_method=True)
-        self.AnalyzeVideo = channel.unary_unary(
-                '/geri.v1.VisionService/AnalyzeVideo',
-                request_serializer=geri_dot_v1_dot_vision__pb2.VideoAnalysisRequest.SerializeToString,
-                response_deserializer=geri_dot_v1_dot_vision__pb2.VideoAnalysisResponse.FromString,
+        self.StreamPrompt = channel.unary_stream(
+                '/geri.v1.WolfService/StreamPrompt',
+                request_serializer=geri_dot_v1_dot_wolf__pb2.WolfRequest.SerializeToString,
+                response_deserializer=geri_dot_v1_dot_wolf__pb2.WolfChunk.FromString,
                 _registered_method=True)
-        self.AnalyzeVideoStream = channel.stream_stream(
-                '/geri.v1.VisionService/AnalyzeVideoStream',
-                request_serializer=geri_dot_v1_dot_vision__pb2.VideoStreamChunk.SerializeToString,
-                response_deserializer=geri_dot_v1_dot_vision__pb2.VideoAnalysisChunk.FromString,
+        self.ListModels = channel.unary_unary(
+                '/geri.v1.WolfService/ListModels',
+                request_serializer=geri_dot_v1_dot_wolf__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=geri_dot_v1_dot_wolf__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
 
 
-class VisionServiceServicer:
+class WolfServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def AnalyzeImage(self, request, context):
+    def ProcessPrompt(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def AnalyzeVideo(self, request, context):
+    def StreamPrompt(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def AnalyzeVideoStream(self, request_iterator, context):
+    def ListModels(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
 
-def add_VisionServiceServicer_to_server(servicer, server):
+def add_WolfServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'AnalyzeImage': grpc.unary_unary_rpc_method_handler(
-                    servicer.AnalyzeImage,
-                    request_deserializer=geri_dot_v1_dot_vision__pb2.ImageAnalysisRequest.FromString,
-                    response_serializer=geri_dot_v1_dot_vision__pb2.ImageAnalysisResponse.SerializeToString,
+            'ProcessPrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProcessPrompt,
+                    request_deserializer=geri_dot_v1_dot_wolf__pb2.WolfRequest.FromString,
+                    response_serializer=geri_dot_v1_dot_wolf__pb2.WolfResponse.SerializeToString,
             ),
-            'AnalyzeVideo': grpc.unary_unary_rpc_method_handler(
-                    servicer.AnalyzeVideo,
-                    request_deserializer=geri_dot_v1_dot_vision__pb2.VideoAnalysisRequest.FromString,
-                    response_serializer=geri_dot_v1_dot_vision__pb2.VideoAnalysisResponse.SerializeToString,
+            'StreamPrompt': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPrompt,
+                    request_deserializer=geri_dot_v1_dot_wolf__pb2.WolfRequest.FromString,
+                    response_serializer=geri_dot_v1_dot_wolf__pb2.WolfChunk.SerializeToString,
             ),
-            'AnalyzeVideoStream': grpc.stream_stream_rpc_method_handler(
-                    servicer.AnalyzeVideoStream,
-                    request_deserializer=geri_dot_v1_dot_vision__pb2.VideoStreamChunk.FromString,
-                    response_serializer=geri_dot_v1_dot_vision__pb2.VideoAnalysisChunk.SerializeToString,
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=geri_dot_v1_dot_wolf__pb2.ListModelsRequest.FromString,
+                    response_serializer=geri_dot_v1_dot_wolf__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'geri.v1.VisionService', rpc_method_handlers)
+            'geri.v1.WolfService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('geri.v1.VisionService', rpc_method_handlers)
+    server.add_registered_method_handlers('geri.v1.WolfService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class VisionService:
+class WolfService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def AnalyzeImage(request,
+    def ProcessPrompt(request,
             target,
             options=(),
             channel_credentials=None,
@@ -115,9 +115,9 @@ class VisionService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/geri.v1.VisionService/AnalyzeImage',
-            geri_dot_v1_dot_vision__pb2.ImageAnalysisRequest.SerializeToString,
-            geri_dot_v1_dot_vision__pb2.ImageAnalysisResponse.FromString,
+            '/geri.v1.WolfService/ProcessPrompt',
+            geri_dot_v1_dot_wolf__pb2.WolfRequest.SerializeToString,
+            geri_dot_v1_dot_wolf__pb2.WolfResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -129,7 +129,34 @@ class VisionService:
             _registered_method=True)
 
     @staticmethod
-    def AnalyzeVideo(request,
+    def StreamPrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/geri.v1.WolfService/StreamPrompt',
+            geri_dot_v1_dot_wolf__pb2.WolfRequest.SerializeToString,
+            geri_dot_v1_dot_wolf__pb2.WolfChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
             target,
             options=(),
             channel_credentials=None,
@@ -142,36 +169,9 @@ class VisionService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/geri.v1.VisionService/AnalyzeVideo',
-            geri_dot_v1_dot_vision__pb2.VideoAnalysisRequest.SerializeToString,
-            geri_dot_v1_dot_vision__pb2.VideoAnalysisResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def AnalyzeVideoStream(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/geri.v1.VisionService/AnalyzeVideoStream',
-            geri_dot_v1_dot_vision__pb2.VideoStreamChunk.SerializeToString,
-            geri_dot_v1_dot_vision__pb2.VideoAnalysisChunk.FromString,
+            '/geri.v1.WolfService/ListModels',
+            geri_dot_v1_dot_wolf__pb2.ListModelsRequest.SerializeToString,
+            geri_dot_v1_dot_wolf__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,20 +1,114 @@
-"""Translation between the gRPC messages and geri's own types, in both directions, pure."""
+"""Translation between the gRPC messages and geri's own types, in both directions, pure.
+
+Errors cross too: `STATUS` is the one table of geri's errors and gRPC status codes. The server
+reads it forwards (`status_of`), naming the error's class in the `geri-error` trailer and a wait
+hint in `retry-after`; the client reads it backwards (`error_from_status`), so a peer's
+`RateLimited` is a `RateLimited` here, retried and fallen back from like any other. A status
+from a server that is not geri maps to the first class listed for its code.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import asdict, fields, replace
 
-from geri.daemon._pb.geri.v1 import wolf_pb2 as pb
+import grpc
+
+from geri import errors
 from geri.types import (
     Constraints,
     Document,
     Location,
     ModelInfo,
+    ModelStats,
     Notice,
     NoticeKind,
+    ProcessStats,
     Request,
     Result,
+    Snapshot,
 )
+from geri.wire._pb.geri.v1 import stats_pb2
+from geri.wire._pb.geri.v1 import wolf_pb2 as pb
+
+Code = grpc.StatusCode
+# most specific first: the first class an error is an instance of decides its code, and the
+# first class listed for a code is what a client makes of that code when no class is named
+STATUS: tuple[tuple[type[errors.GeriError], grpc.StatusCode], ...] = (
+    (errors.InputError, Code.INVALID_ARGUMENT),
+    (errors.BadRequest, Code.INVALID_ARGUMENT),
+    (errors.ContextTooLong, Code.OUT_OF_RANGE),
+    (errors.ModelNotFound, Code.NOT_FOUND),
+    (errors.ModelError, Code.FAILED_PRECONDITION),
+    (errors.KeyProblem, Code.FAILED_PRECONDITION),
+    (errors.AuthError, Code.FAILED_PRECONDITION),
+    (errors.ConfigError, Code.FAILED_PRECONDITION),
+    (errors.RateLimited, Code.RESOURCE_EXHAUSTED),
+    (errors.BudgetExhausted, Code.RESOURCE_EXHAUSTED),
+    (errors.ProviderTimeout, Code.DEADLINE_EXCEEDED),
+    (errors.IncompleteAnswer, Code.ABORTED),
+    (errors.Unavailable, Code.UNAVAILABLE),
+    (errors.GeriError, Code.INTERNAL),
+)
+BY_CODE: dict[grpc.StatusCode, type[errors.GeriError]] = {
+    # statuses geri's servers send before a call reaches the engine (the token check)
+    Code.UNAUTHENTICATED: errors.AuthError,
+    Code.PERMISSION_DENIED: errors.AuthError,
+}
+for _kind, _code in STATUS:
+    BY_CODE.setdefault(_code, _kind)
+ERROR_TRAILER, RETRY_TRAILER, QUEUE_TRAILER = "geri-error", "retry-after", "queue-length"
+
+
+def code_of(kind: type[errors.GeriError]) -> grpc.StatusCode:
+    return next(code for listed, code in STATUS if issubclass(kind, listed))
+
+
+def status_of(error: errors.GeriError) -> tuple[grpc.StatusCode, tuple[tuple[str, str], ...]]:
+    """The status code for `error`, and the trailers that let a client rebuild it."""
+    code = code_of(type(error))
+    trailers = [(ERROR_TRAILER, type(error).__name__)]
+    if isinstance(error, errors.Retryable) and error.retry_after is not None:
+        trailers.append((RETRY_TRAILER, f"{error.retry_after:g}"))
+    if isinstance(error, errors.QueueFull):
+        trailers.append((QUEUE_TRAILER, str(error.waiting)))
+    return code, tuple(trailers)
+
+
+def error_from_status(
+    code: grpc.StatusCode, details: str, trailers: Sequence[tuple[str, str | bytes]] = ()
+) -> errors.GeriError:
+    """The geri error a status stands for: the class the server named, if it is one of geri's
+    that the table sends with this code, else the code's own.
+
+    Classes that need more than a message (a budget's scope and reset time, a question's token
+    count) come back as the nearest class that does not: a peer's spent budget is a rate
+    limit from here.
+    """
+    sent = {k: v.decode() if isinstance(v, bytes) else v for k, v in trailers}
+    named = getattr(errors, sent.get(ERROR_TRAILER, ""), None)
+    kind = BY_CODE.get(code)
+    if kind is None:
+        return errors.DaemonError(f"{details} (status {code.name})")
+    if isinstance(named, type) and issubclass(named, errors.GeriError) and code_of(named) == code:
+        kind = named
+    if issubclass(kind, errors.QueueFull):
+        return errors.QueueFull(int(_number(sent.get(QUEUE_TRAILER)) or 0))
+    if issubclass(kind, errors.Retryable):
+        return kind(details, _number(sent.get(RETRY_TRAILER)))
+    if issubclass(kind, errors.BudgetExhausted):
+        return errors.RateLimited(details)
+    if issubclass(kind, errors.QuestionTooLong):
+        return errors.ContextTooLong(details)
+    return kind(details)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
 
 DEFAULTS = Request("")
 LOCATIONS: dict[str, Location] = {"local": "local", "lan": "lan", "cloud": "cloud"}
@@ -199,4 +293,42 @@ def model_from_proto(message: pb.ModelDescription) -> ModelInfo:
         quantization=message.quantization or None,
         input_price=message.input_price_micros,
         output_price=message.output_price_micros,
+    )
+
+
+def stats_to_proto(stats: ModelStats) -> stats_pb2.ModelStats:
+    """The message has the dataclass's fields, by name; unknown figures stay unset."""
+    return stats_pb2.ModelStats(**{k: v for k, v in asdict(stats).items() if v is not None})
+
+
+def stats_from_proto(message: stats_pb2.ModelStats) -> ModelStats:
+    def value(name: str) -> object:
+        optional = message.DESCRIPTOR.fields_by_name[name].has_presence
+        return None if optional and not message.HasField(name) else getattr(message, name)
+
+    return ModelStats(**{f.name: value(f.name) for f in fields(ModelStats)})  # type: ignore[arg-type]
+
+
+def snapshot_to_proto(snapshot: Snapshot) -> stats_pb2.StatsResponse:
+    return stats_pb2.StatsResponse(
+        uptime_seconds=snapshot.uptime_seconds,
+        requests=snapshot.requests,
+        requests_per_second=snapshot.requests_per_second,
+        queue_waiting=snapshot.waiting,
+        queue_running=snapshot.running,
+        process=stats_pb2.ProcessStats(**asdict(snapshot.process)),
+        models=[stats_to_proto(m) for m in snapshot.models],
+    )
+
+
+def snapshot_from_proto(message: stats_pb2.StatsResponse) -> Snapshot:
+    process = message.process
+    return Snapshot(
+        uptime_seconds=message.uptime_seconds,
+        requests=message.requests,
+        requests_per_second=message.requests_per_second,
+        waiting=message.queue_waiting,
+        running=message.queue_running,
+        process=ProcessStats(process.rss_bytes, process.cpu_percent, process.threads),
+        models=[stats_from_proto(m) for m in message.models],
     )

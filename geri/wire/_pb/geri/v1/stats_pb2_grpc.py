@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from geri.daemon._pb.geri.v1 import stats_pb2 as geri_dot_v1_dot_stats__pb2
+from geri.wire._pb.geri.v1 import stats_pb2 as geri_dot_v1_dot_stats__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

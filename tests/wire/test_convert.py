@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from geri.daemon.convert import (
+from geri.types import Constraints, Document, Notice, Request, Result, Usage
+from geri.wire.convert import (
     request_from_proto,
     request_to_proto,
     result_from_proto,
     result_to_proto,
 )
-from geri.types import Constraints, Document, Notice, Request, Result, Usage
 
 
 @pytest.mark.parametrize(
@@ -55,8 +55,8 @@ def test_a_result_round_trips() -> None:
 
 
 def test_model_stats_round_trip_and_unknown_figures_stay_unknown() -> None:
-    from geri.daemon.stats import stats_from_proto, stats_to_proto
-    from geri.engine.metrics import ModelStats
+    from geri.types import ModelStats
+    from geri.wire.convert import stats_from_proto, stats_to_proto
 
     known = ModelStats("m", "p", 3, 1, 0, 1, 10.0, 20.0, 30.0, 5.0, 42.5, 7, 8, 9)
     unknown = ModelStats("m", "p", 1, 1, 0, 0, None, None, None, None, None, 0, 0, 0)
