@@ -10,16 +10,15 @@ nearest known ones as suggestions.
 
 from __future__ import annotations
 
-import builtins
 import difflib
 import functools
 import json
 import re
 from dataclasses import replace
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+from geri.cost import dollars_to_micros
 from geri.errors import InputError, ModelNotFound
 from geri.providers.gguf import read_gguf
 from geri.settings import CloudModel, LocalModel, Settings
@@ -39,7 +38,7 @@ class ModelRegistry:
         self.settings = settings
         self.store = store
 
-    def list(self) -> list[ModelInfo]:
+    def models(self) -> list[ModelInfo]:
         models = [self._from_settings(m) for m in self.settings.models]
         models += [self._effective(m) for m in self.store.list_models()]
         models += [self._from_settings(m) for m in builtin_cloud_models()]
@@ -48,7 +47,7 @@ class ModelRegistry:
             unique.setdefault(model.id, model)
         return [self._priced(m) for m in unique.values()]
 
-    def registered(self) -> builtins.list[ModelInfo]:
+    def registered(self) -> list[ModelInfo]:
         """The models registered in the store (`geri models add`, `geri install`)."""
         return [self._effective(m) for m in self.store.list_models()]
 
@@ -59,11 +58,11 @@ class ModelRegistry:
         location: str | None = None,
         provider: str | None = None,
         min_context: int | None = None,
-    ) -> builtins.list[ModelInfo]:
+    ) -> list[ModelInfo]:
         """The known models that match every criterion given."""
         return [
             m
-            for m in self.list()
+            for m in self.models()
             if (kind is None or m.kind == kind)
             and (location is None or m.location == location)
             and (provider is None or m.provider == provider)
@@ -82,7 +81,7 @@ class ModelRegistry:
         if model_id is None:
             model_id = self.default_id()
             if model_id is None:
-                local = [m for m in self.list() if m.location == "local"]
+                local = [m for m in self.models() if m.location == "local"]
                 if not local:
                     raise ModelNotFound(f"No local model is installed: {NO_MODEL_HINT}.")
                 return local[0]
@@ -95,7 +94,7 @@ class ModelRegistry:
         builtin = next((m for m in builtin_cloud_models() if m.id == model_id), None)
         if builtin is not None:
             return self._from_settings(builtin)
-        known = [m.id for m in self.list()]
+        known = [m.id for m in self.models()]
         close = difflib.get_close_matches(model_id, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = "see 'geri models list'" if known else NO_MODEL_HINT
@@ -169,7 +168,11 @@ class ModelRegistry:
         price = self.settings.prices.get(info.id)
         if price is None:
             return info
-        return replace(info, input_price=_micros(price.input), output_price=_micros(price.output))
+        return replace(
+            info,
+            input_price=dollars_to_micros(price.input),
+            output_price=dollars_to_micros(price.output),
+        )
 
     def _effective(self, info: ModelInfo) -> ModelInfo:
         if info.location != "local":
@@ -200,8 +203,8 @@ class ModelRegistry:
             kind="vision" if entry.vision else "text",
             location="cloud",
             context_window=entry.context_window,
-            input_price=_micros(entry.input_price),
-            output_price=_micros(entry.output_price),
+            input_price=dollars_to_micros(entry.input_price),
+            output_price=dollars_to_micros(entry.output_price),
             metadata={
                 key: value
                 for key, value in (("base_url", entry.base_url), ("tokenizer", entry.tokenizer))
@@ -215,10 +218,6 @@ def builtin_cloud_models() -> tuple[CloudModel, ...]:
     """The cloud models geri knows out of the box, from the shipped data file."""
     raw = resources.files("geri.providers").joinpath("cloud_models.json").read_text("utf-8")
     return tuple(CloudModel(kind="cloud", **entry) for entry in json.loads(raw)["models"])
-
-
-def _micros(dollars: Decimal) -> int:
-    return int((dollars * 1_000_000).to_integral_value())
 
 
 def _id_from_path(path: Path) -> str:

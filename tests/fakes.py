@@ -64,6 +64,9 @@ class FakeProvider:
     async def count_messages(self, messages: Sequence[Message]) -> int:
         return sum(len(m.content.split()) + 2 for m in messages)
 
+    async def probe(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         self.closed += 1
 

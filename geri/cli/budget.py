@@ -44,11 +44,11 @@ def set_(
 
       geri budget set daily 1.50 --provider openai
     """
-    from geri.cost import dollars, to_micros
+    from geri.cost import dollars, dollars_to_micros
     from geri.cost.ledger import scope_label
     from geri.store.base import ALL_CLOUD
 
-    micros = to_micros(_amount(amount))
+    micros = dollars_to_micros(_amount(amount))
     scope = provider or ALL_CLOUD
     limit = with_engine(
         lambda engine: asyncio.to_thread(engine.ledger.set_limit, scope, period, micros)

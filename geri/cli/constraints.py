@@ -3,7 +3,6 @@ answer is delivered (`ask`, `vision`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -44,7 +43,9 @@ class AnswerOptions:
 def constraints_from(
     local_only: bool, max_cost: float | None, max_latency: float | None, min_context: int | None
 ) -> Constraints:
-    micros = None if max_cost is None else int(Decimal(str(max_cost)) * 1_000_000)
+    from geri.cost import dollars_to_micros
+
+    micros = None if max_cost is None else dollars_to_micros(max_cost)
     return Constraints(
         local_only=local_only,
         min_context=min_context,

@@ -9,7 +9,7 @@ the budget ledger (`geri.cost.ledger`) reserves.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from geri.types import ModelInfo, Usage
 
@@ -44,6 +44,12 @@ def dollars(micros: int) -> str:
     return f"${Decimal(micros) / MICROS_PER_DOLLAR:.2f}"
 
 
-def to_micros(amount: Decimal) -> int:
-    """US dollars as integer micro-dollars, rounded to the nearest."""
-    return int((amount * MICROS_PER_DOLLAR).to_integral_value())
+def dollars_to_micros(amount: Decimal | float | str) -> int:
+    """US dollars as integer micro-dollars, rounded half up: the one rule for every amount a
+    user or a price table gives (a float goes through its shortest decimal form).
+
+    >>> dollars_to_micros("12.50"), dollars_to_micros(0.0000005), dollars_to_micros(0.1)
+    (12500000, 1, 100000)
+    """
+    exact = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return int((exact * MICROS_PER_DOLLAR).to_integral_value(ROUND_HALF_UP))

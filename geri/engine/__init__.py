@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from geri.engine.core import Engine, ProviderBuilder
+from geri.engine.core import Engine
 from geri.paths import Paths
+from geri.providers import ProviderFactory
 from geri.registry import ModelRegistry
 from geri.settings import Settings, load_settings
 from geri.store import open_store
@@ -25,4 +26,4 @@ def store_location(paths: Paths, settings: Settings) -> str | Path:
     return os.environ.get("GERI_STORE") or settings.store or paths.database
 
 
-__all__ = ["Engine", "ModelRegistry", "ProviderBuilder", "open_engine", "store_location"]
+__all__ = ["Engine", "ModelRegistry", "ProviderFactory", "open_engine", "store_location"]

@@ -27,7 +27,7 @@ from contextlib import aclosing, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from geri.cost import projected_cost
 from geri.cost.ledger import Hold, Ledger
@@ -53,13 +53,14 @@ from geri.keys import KeyStore
 from geri.logs import TRACE_ID
 from geri.prompt import Prompt, build_messages, build_prompt
 from geri.prompt.tokens import TokenCounter
-from geri.providers import Provider, ProviderContext, provider_factory
+from geri.providers import Provider, ProviderContext, ProviderFactory, provider_factory
+from geri.providers.base import KeyedProvider
 from geri.registry import ModelRegistry
 from geri.selection.balancer import LoadBalancer
 from geri.selection.router import Router
 from geri.selection.selector import require
 from geri.settings import Settings
-from geri.specs import key_env_names
+from geri.specs import key_env_names, provider_spec
 from geri.store import RequestRecord, Store
 from geri.types import (
     Chunk,
@@ -72,7 +73,6 @@ from geri.types import (
 if TYPE_CHECKING:
     import httpx
 
-ProviderBuilder = Callable[[ModelInfo, ProviderContext], Provider]
 AUTO = "auto"
 BUDGET_FALLBACK_KEY = "budget_fallback_until"
 log = logging.getLogger("geri.engine")
@@ -87,7 +87,7 @@ class Engine:
         store: Store,
         *,
         keys: KeyStore | None = None,
-        providers: ProviderBuilder | None = None,
+        providers: ProviderFactory | None = None,
         http: Callable[[], httpx.AsyncClient] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -251,18 +251,16 @@ class Engine:
         return self._counters[model.id]
 
     async def list_models(self) -> list[ModelInfo]:
-        return await asyncio.to_thread(self.registry.list)
+        return await asyncio.to_thread(self.registry.models)
 
     async def verify_key(self, provider: str, key: str) -> None:
         """Raise unless `provider` accepts `key` (a cheap authenticated call, nothing stored)."""
-        from geri.providers.http import HttpProvider
-
+        if not provider_spec(provider).takes_key:
+            raise InputError(f"Provider {provider!r} takes no API key.")
         models = [m for m in await self.list_models() if m.provider == provider]
         info = models[0] if models else ModelInfo(provider, provider, "", location="cloud")
         client = self._build_provider(info, ProviderContext(self.settings, self.keys, self.http))
-        if not isinstance(client, HttpProvider):
-            raise InputError(f"Provider {provider!r} takes no API key.")
-        await client.verify_key(key)
+        await cast(KeyedProvider, client).verify_key(key)
 
     async def aclose(self) -> None:
         """Release every provider (unloading local models), the HTTP client and the store."""

@@ -2,8 +2,8 @@
 
 A provider is a small object bound to one model. The engine asks it for `info()` (capabilities
 are data the selector reads, never a name to branch on), `generate` / `stream` a completion,
-`count_tokens`, and `aclose` when done. Providers raise only `geri.errors` types: whatever the
-backend throws is mapped once, inside the provider.
+`count_tokens`, `probe` its health, and `aclose` when done. Providers raise only `geri.errors`
+types: whatever the backend throws is mapped once, inside the provider.
 """
 
 from __future__ import annotations
@@ -44,8 +44,21 @@ class Provider(Protocol):
         """Tokens the whole prompt of `messages` takes, chat formatting included."""
         ...
 
+    async def probe(self) -> None:
+        """The cheapest honest check that the model can be reached now (for a local one its
+        file, nothing loaded); raises a `geri.errors` type when it cannot."""
+        ...
+
     async def aclose(self) -> None:
         """Release the model, connections and threads. Safe to call twice."""
+        ...
+
+
+class KeyedProvider(Provider, Protocol):
+    """A provider that calls an API with a key (`geri.specs` says which do: `takes_key`)."""
+
+    async def verify_key(self, key: str) -> None:
+        """Raise unless the provider accepts `key`; nothing is stored."""
         ...
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from geri.errors import ModelLoadError, Unavailable
 from geri.providers.base import Provider, ProviderContext
+from geri.providers.gguf import read_gguf
 from geri.settings import BitNet
 from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo
 
@@ -63,6 +64,10 @@ class BitNetProvider:
     async def count_messages(self, messages: Sequence[Message]) -> int:
         with _advice():
             return await (await self._backend()).count_messages(messages)
+
+    async def probe(self) -> None:
+        """The file is still there and whole (its header and size are read, nothing loaded)."""
+        await asyncio.to_thread(read_gguf, Path(self._info.source))
 
     async def aclose(self) -> None:
         if self._inner is not None:

@@ -146,6 +146,10 @@ class LlamaCppProvider:
 
         return await asyncio.to_thread(count)
 
+    async def probe(self) -> None:
+        """The file is still there and whole (its header and size are read, nothing loaded)."""
+        await asyncio.to_thread(read_gguf, Path(self._info.source))
+
     async def aclose(self) -> None:
         await asyncio.to_thread(self._unload)
 

@@ -13,11 +13,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from geri.errors import GeriError
 from geri.providers.base import Provider
-from geri.providers.gguf import read_gguf
 from geri.store.base import HealthCheck
 from geri.types import ModelInfo
 
@@ -26,13 +24,7 @@ async def probe(model: ModelInfo, provider: Callable[[], Provider]) -> HealthChe
     """One check of `model`; never raises for the model's own failure."""
     started = time.perf_counter()
     try:
-        if model.location == "local":
-            await asyncio.to_thread(read_gguf, Path(model.source))
-        else:
-            check = getattr(provider(), "probe", None)  # remote providers can be probed
-            if check is None:
-                raise TypeError(f"provider {model.provider!r} cannot be probed")
-            await check()
+        await provider().probe()
     except GeriError as exc:
         return HealthCheck(model.id, datetime.now(UTC), False, None, str(exc)[:500])
     latency = (time.perf_counter() - started) * 1000

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from geri.cost import dollars_to_micros
 from geri.keys import KeyStore
 from geri.prompt.tokens import estimate_tokens
 from geri.providers import Provider
@@ -56,7 +57,7 @@ class Router:
 
     async def route(self, request: Request) -> Ranking:
         """Every model ranked for `request` by efficiency score, and why others were left out."""
-        models = await asyncio.to_thread(self.registry.list)
+        models = await asyncio.to_thread(self.registry.models)
         observed = await asyncio.to_thread(self._observed, models)
         text = " ".join(
             [request.system or "", request.prompt, *(d.content for d in request.documents)]
@@ -80,7 +81,7 @@ class Router:
         routing = self.settings.routing
         cost = given.max_cost_micros
         if cost is None and routing.max_cost is not None:
-            cost = int(routing.max_cost * 1_000_000)
+            cost = dollars_to_micros(routing.max_cost)
         return replace(
             given,
             local_only=given.local_only or routing.local_only,
@@ -98,7 +99,7 @@ class Router:
     async def check_health(self) -> list[HealthCheck]:
         """Probe every usable model once and log the results (they feed reliability)."""
         checks = []
-        for model in await asyncio.to_thread(self.registry.list):
+        for model in await asyncio.to_thread(self.registry.models):
             if model.location != "local" and self.unusable(model):
                 continue  # no key: not configured, rather than down
             check = await probe(model, functools.partial(self._provider, model))
@@ -117,7 +118,7 @@ class Router:
             else:
                 known = [
                     m
-                    for m in await asyncio.to_thread(self.registry.list)
+                    for m in await asyncio.to_thread(self.registry.models)
                     if m.metadata.get("peer") == peer.name
                 ]
                 for model in known:

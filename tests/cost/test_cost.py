@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from geri.cost import dollars, projected_cost, request_cost, to_micros
+from geri.cost import dollars, dollars_to_micros, projected_cost, request_cost
 from geri.cost.periods import describe_period, next_reset, period_start
 from geri.registry import ModelRegistry
 from geri.settings import CloudModel, Price, Settings
@@ -44,8 +44,8 @@ def test_money_for_people() -> None:
     assert dollars(5_000_000) == "$5.00"
     assert dollars(1_234_567) == "$1.23"
     assert dollars(1_500) == "$0.0015"
-    assert to_micros(Decimal("12.50")) == 12_500_000
-    assert to_micros(Decimal("0.0000004")) == 0
+    assert dollars_to_micros(Decimal("12.50")) == 12_500_000
+    assert dollars_to_micros(Decimal("0.0000004")) == 0
 
 
 def test_shipped_prices_and_overrides(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_shipped_prices_and_overrides(tmp_path: Path) -> None:
     assert shipped.output_price > shipped.input_price
     overridden = registry.get("gpt-4o")
     assert (overridden.input_price, overridden.output_price) == (1_000_000, 2_000_000)
-    assert next(m for m in registry.list() if m.id == "gpt-4o") == overridden
+    assert next(m for m in registry.models() if m.id == "gpt-4o") == overridden
     assert (registry.get("mine").input_price, registry.get("mine").output_price) == (
         1_500_000,
         3_000_000,

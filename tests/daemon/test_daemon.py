@@ -18,6 +18,7 @@ from geri.engine import Engine
 from geri.errors import ConfigError, Unavailable
 from geri.paths import Paths
 from geri.providers import ProviderContext
+from geri.providers.gguf import read_gguf
 from geri.settings import Daemon, LocalModel, Network, Settings
 from geri.store import open_store
 from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Usage
@@ -74,6 +75,10 @@ class Gated:
 
     async def count_messages(self, messages: Sequence[Message]) -> int:
         return sum(len(m.content.split()) + 2 for m in messages)
+
+    async def probe(self) -> None:
+        """As a local provider probes: its file is read."""
+        read_gguf(Path(self._info.source))
 
     async def aclose(self) -> None:
         pass
