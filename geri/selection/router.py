@@ -23,7 +23,7 @@ from geri.selection.balancer import LoadBalancer
 from geri.selection.discovery import PeerListing, discover, down
 from geri.selection.health import probe
 from geri.selection.score import Observed
-from geri.selection.selector import NO_KEY, Ranking, rank
+from geri.selection.selector import Exclusion, Ranking, rank
 from geri.settings import Settings
 from geri.specs import provider_spec
 from geri.store import HealthCheck, Store
@@ -89,12 +89,13 @@ class Router:
             max_latency_ms=given.max_latency_ms or routing.max_latency_ms,
         )
 
-    def unusable(self, model: ModelInfo) -> str | None:
+    def unusable(self, model: ModelInfo) -> Exclusion | None:
         """Why `model` cannot take a request right now (no key, resting), or None."""
         spec = provider_spec(model.provider)
         if spec.needs_key and not self.keys.get(model.provider):
-            return f"{NO_KEY} — {self.keys.how_to_add(model.provider)}"
-        return self.balancer.unavailable(model)
+            return Exclusion("no_key", f"no API key — {self.keys.how_to_add(model.provider)}")
+        resting = self.balancer.unavailable(model)
+        return Exclusion("resting", resting) if resting else None
 
     async def check_health(self) -> list[HealthCheck]:
         """Probe every usable model once and log the results (they feed reliability)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from geri.cost import request_cost
 from geri.errors import NoEligibleModel
@@ -37,22 +38,43 @@ class Candidate:
         }
 
 
+Reason = Literal[
+    "local_only",
+    "remote_only",
+    "no_vision",
+    "window",
+    "prompt",
+    "cost",
+    "latency",
+    "no_key",
+    "resting",
+]
+
+
+class Exclusion(str):
+    """Why a model was left out: the text people read, with `reason` for code to act on."""
+
+    reason: Reason
+
+    def __new__(cls, reason: Reason, detail: str) -> Exclusion:
+        made = super().__new__(cls, detail)
+        made.reason = reason
+        return made
+
+
 @dataclass(frozen=True, slots=True)
 class Ranking:
     candidates: tuple[Candidate, ...]  # eligible, best first
-    excluded: Mapping[str, str] = field(default_factory=dict)  # model id -> why
+    excluded: Mapping[str, Exclusion] = field(default_factory=dict)  # by model id
     weights: Mapping[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "weights": dict(self.weights),
             "candidates": [c.as_dict() for c in self.candidates],
-            "excluded": dict(self.excluded),
+            "excluded": {model: str(why) for model, why in self.excluded.items()},
             "winner": self.candidates[0].model.id if self.candidates else None,
         }
-
-
-NO_KEY = "no API key"
 
 
 def rank(
@@ -64,14 +86,14 @@ def rank(
     free_ram: int,
     prompt_tokens: int,
     max_tokens: int,
-    usable: Callable[[ModelInfo], str | None],
+    usable: Callable[[ModelInfo], Exclusion | None],
 ) -> Ranking:
     """Eligible models by score, best first, and the reason each other one was left out.
 
     `usable(model)` returns why a model cannot be used right now (no key, cooling down), or None.
     """
     ranked: list[Candidate] = []
-    excluded: dict[str, str] = {}
+    excluded: dict[str, Exclusion] = {}
     for model in models:
         cost = request_cost(Usage(prompt_tokens, max_tokens), model)
         seen = observed.get(model.id, Observed())
@@ -89,7 +111,7 @@ def require(ranking: Ranking) -> Ranking:
     """`ranking`, or `NoEligibleModel` naming what excluded each model."""
     if ranking.candidates:
         return ranking
-    if all(why.startswith(NO_KEY) for why in ranking.excluded.values()):
+    if all(why.reason == "no_key" for why in ranking.excluded.values()):
         raise NoEligibleModel(
             "No local model is installed and no cloud provider has a key: run 'geri install' "
             "(or 'geri models add PATH.gguf'), or add a key with 'geri keys set openai'."
@@ -100,23 +122,29 @@ def require(ranking: Ranking) -> Ranking:
 
 def _exclusion(
     model: ModelInfo, constraints: Constraints, cost: int, seen: Observed, prompt_tokens: int
-) -> str | None:
+) -> Exclusion | None:
     if constraints.local_only and model.location != "local":
-        return f"{model.location}, and only local models are allowed"
+        return Exclusion("local_only", f"{model.location}, and only local models are allowed")
     if constraints.remote_only and model.location == "local":
-        return "local, and only LAN or cloud models are allowed"
+        return Exclusion("remote_only", "local, and only LAN or cloud models are allowed")
     if constraints.needs_vision and model.kind != "vision":
-        return "cannot read images"
+        return Exclusion("no_vision", "cannot read images")
     if constraints.min_context and model.context_window < constraints.min_context:
-        return f"context window {model.context_window} < {constraints.min_context} required"
+        return Exclusion(
+            "window", f"context window {model.context_window} < {constraints.min_context} required"
+        )
     if prompt_tokens >= model.context_window:
-        return f"the prompt ({prompt_tokens} tokens) does not fit its {model.context_window}"
+        return Exclusion(
+            "prompt", f"the prompt ({prompt_tokens} tokens) does not fit its {model.context_window}"
+        )
     if constraints.max_cost_micros is not None and cost > constraints.max_cost_micros:
-        return f"estimated ${cost / 1e6:.6f} > the ${constraints.max_cost_micros / 1e6:.6f} allowed"
+        allowed = constraints.max_cost_micros / 1e6
+        return Exclusion("cost", f"estimated ${cost / 1e6:.6f} > the ${allowed:.6f} allowed")
     if (
         constraints.max_latency_ms is not None
         and seen.p50_latency_ms is not None
         and seen.p50_latency_ms > constraints.max_latency_ms
     ):
-        return f"median latency {seen.p50_latency_ms:.0f} ms > {constraints.max_latency_ms:.0f} ms"
+        slow = f"median latency {seen.p50_latency_ms:.0f} ms > {constraints.max_latency_ms:.0f} ms"
+        return Exclusion("latency", slow)
     return None

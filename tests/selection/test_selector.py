@@ -6,7 +6,7 @@ import pytest
 
 from geri.errors import NoEligibleModel
 from geri.selection.score import Observed
-from geri.selection.selector import rank, require
+from geri.selection.selector import Exclusion, rank, require
 from geri.settings import Weights
 from geri.types import Constraints, ModelInfo
 
@@ -92,7 +92,9 @@ def test_a_prompt_larger_than_a_window_is_excluded() -> None:
 def test_unusable_models_and_the_error_naming_every_exclusion() -> None:
     result = ranking(
         Constraints(local_only=True),
-        usable=lambda m: "resting after 3 failures in a row" if m.id == "local" else None,
+        usable=lambda m: (
+            Exclusion("resting", "resting after 3 failures in a row") if m.id == "local" else None
+        ),
     )
     with pytest.raises(NoEligibleModel) as err:
         require(result)
