@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -50,9 +49,7 @@ def set_(
 
     micros = dollars_to_micros(_amount(amount))
     scope = provider or ALL_CLOUD
-    limit = with_engine(
-        lambda engine: asyncio.to_thread(engine.ledger.set_limit, scope, period, micros)
-    )
+    limit = with_engine(lambda engine: engine.set_budget(scope, period, micros))
     render.line(
         f"{scope_label(limit.scope)} budget, {limit.period}: {dollars(limit.limit_micros)}."
     )
@@ -67,9 +64,7 @@ def remove(
     from geri.store.base import ALL_CLOUD
 
     scope = provider or ALL_CLOUD
-    removed = with_engine(
-        lambda engine: asyncio.to_thread(engine.ledger.remove_limit, scope, period)
-    )
+    removed = with_engine(lambda engine: engine.remove_budget(scope, period))
     if not removed:
         raise InputError(f"There is no {period} limit for {provider or 'all cloud providers'}.")
     render.line("Removed.")
@@ -83,7 +78,7 @@ def status(
     from geri.cost import dollars
     from geri.cost.ledger import scope_label
 
-    states = with_engine(lambda engine: asyncio.to_thread(engine.ledger.status))
+    states = with_engine(lambda engine: engine.budgets())
     if json_output:
         render.print_json([s.as_dict() for s in states])
         return

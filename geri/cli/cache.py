@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -22,7 +21,7 @@ def stats(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show how many answers are cached and how often the cache answered."""
-    result = with_engine(lambda engine: asyncio.to_thread(engine.cache.stats))
+    result = with_engine(lambda engine: engine.cache_stats())
     rate = result.hits / result.requests if result.requests else 0.0
     if json_output:
         render.print_json(
@@ -52,5 +51,5 @@ def clear(
     ] = None,
 ) -> None:
     """Delete cached answers."""
-    removed = with_engine(lambda engine: asyncio.to_thread(engine.cache.clear, model))
+    removed = with_engine(lambda engine: engine.clear_cache(model))
     render.line(f"Removed {removed} cached answer{'s' if removed != 1 else ''}.")

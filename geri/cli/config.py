@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -37,19 +36,19 @@ def show(
     from geri.paths import Paths
     from geri.store.postgres import safe_url
 
-    def registry(engine: Engine) -> dict[str, Any]:
+    async def in_effect(engine: Engine) -> dict[str, Any]:
         data = engine.settings.model_dump(mode="json")
-        data["default_model"] = engine.registry.default_id()
+        data["default_model"] = await engine.default_model()
         data["registry"] = {
             "store": safe_url(str(store_location(Paths.from_env(), engine.settings))),
             "models": [
                 {"id": m.id, "provider": m.provider, "source": m.source}
-                for m in engine.registry.registered()
+                for m in await engine.registered_models()
             ],
         }
         return data
 
-    render.print_json(with_engine(lambda engine: asyncio.to_thread(registry, engine)))
+    render.print_json(with_engine(in_effect))
 
 
 @app.command("validate")

@@ -6,9 +6,7 @@ openai`), never from the command line, where it would land in the shell history 
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
@@ -19,7 +17,6 @@ from geri.errors import InputError
 
 if TYPE_CHECKING:
     from geri.engine import Engine
-    from geri.keys import KeyStatus
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,7 +39,7 @@ def _read_key(provider: str) -> str:
 def set_key(provider: Provider) -> None:
     """Store the key for PROVIDER, typed at a hidden prompt or piped on stdin."""
     key = _read_key(provider)
-    with_engine(lambda engine: _async(engine.keys.set, provider, key))
+    with_engine(lambda engine: engine.set_key(provider, key))
     render.line(f"Stored the key for {provider} in the OS keyring.")
 
 
@@ -52,10 +49,7 @@ def list_keys(
 ) -> None:
     """Show which providers have a key, where it comes from, and a masked form of it."""
 
-    async def look(engine: Engine) -> tuple[list[KeyStatus], str | None]:
-        return await _async(engine.keys.status), await _async(engine.keys.keyring_problem)
-
-    rows, problem = with_engine(look)
+    rows, problem = with_engine(lambda engine: engine.key_status())
     if problem and not json_output:
         render.notice(problem)
     if json_output:
@@ -74,7 +68,7 @@ def list_keys(
 @app.command("remove")
 def remove_key(provider: Provider) -> None:
     """Delete the stored key for PROVIDER (environment variables are not touched)."""
-    removed = with_engine(lambda engine: _async(engine.keys.remove, provider))
+    removed = with_engine(lambda engine: engine.remove_key(provider))
     if not removed:
         raise InputError(f"No key for {provider} is stored in the keyring.")
     render.line(f"Removed the key for {provider}.")
@@ -93,13 +87,8 @@ def rotate_key(
     async def rotate(engine: Engine) -> None:
         if verify:
             await engine.verify_key(provider, key)
-        await _async(engine.keys.set, provider, key)
+        await engine.set_key(provider, key)
 
     with_engine(rotate)
     checked = " after the provider accepted it" if verify else ""
     render.line(f"Replaced the key for {provider}{checked}.")
-
-
-async def _async(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Keyring calls can block (D-Bus): run them off the event loop."""
-    return await asyncio.to_thread(function, *args, **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
@@ -19,7 +18,7 @@ def logs(
     """Show recent requests: when, which model, tokens, latency, and what was asked."""
     from dataclasses import asdict
 
-    records = with_engine(lambda engine: asyncio.to_thread(engine.store.recent_requests, count))
+    records = with_engine(lambda engine: engine.recent_requests(count))
     if json_output:
         render.print_json(
             [

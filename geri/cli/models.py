@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,7 +26,7 @@ def list_models(
 
     async def work(engine):  # type: ignore[no-untyped-def]
         models = await engine.list_models()
-        default = await asyncio.to_thread(engine.registry.default_id)
+        default = await engine.default_model()
         return models, default
 
     models, default = with_engine(work)
@@ -82,9 +81,7 @@ def add(
     The first model you add becomes the default.
     """
     target = _single_gguf(path)
-    info, added = with_engine(
-        lambda engine: asyncio.to_thread(engine.registry.add_local, target, model_id)
-    )
+    info, added = with_engine(lambda engine: engine.add_model(target, model_id))
     render.registered(
         info,
         added,
@@ -99,7 +96,7 @@ def remove(
     model_id: Annotated[str, typer.Argument(help="Model id, as 'geri models list' shows it.")],
 ) -> None:
     """Unregister a model. The file itself is left where it is."""
-    removed = with_engine(lambda engine: asyncio.to_thread(engine.registry.remove, model_id))
+    removed = with_engine(lambda engine: engine.remove_model(model_id))
     if not removed:
         raise InputError(f"No registered model {model_id!r}; see 'geri models list'.")
     render.line(f"Removed {model_id}.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -39,7 +38,7 @@ def stats(
         from geri.engine.metrics import summarize
 
         start = datetime.now(UTC) - period
-        calls = await asyncio.to_thread(engine.store.finished_since, start)
+        calls = await engine.finished_since(start)
         return summarize(calls), await _daemon()
 
     models, live = with_engine(work)

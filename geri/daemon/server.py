@@ -145,11 +145,7 @@ class DaemonServer:
         self.metrics_server: asyncio.Server | None = None
 
     def _model_limit(self, model_id: str) -> int:
-        engine = self.state.engine
-        try:
-            return engine.balancer.capacity(engine.registry.get(model_id))
-        except GeriError:
-            return 1
+        return self.state.capacities.get(model_id, 1)
 
     def bind(self) -> Listening:
         options = self.settings.daemon
@@ -232,11 +228,11 @@ class DaemonServer:
 
     async def _preload(self) -> None:
         engine = self.state.engine
-        default = engine.registry.default_id()
+        default = await engine.default_model()
         if default is None:
             return
         try:
-            model = engine.registry.get(default)
+            model = await engine.get_model(default)
             if model.location == "local":
                 await engine.counter(model).text("warm up")
         except GeriError as exc:

@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NoReturn, TypeAlias, TypeVar
 
 import grpc
@@ -23,7 +23,7 @@ from geri.daemon.scheduler import Scheduler
 from geri.engine import Engine
 from geri.errors import GeriError
 from geri.logs import TRACE_METADATA
-from geri.types import Request
+from geri.types import ModelInfo, Request
 from geri.wire._pb.geri.v1 import wolf_pb2 as pb
 from geri.wire._pb.geri.v1 import wolf_pb2_grpc
 from geri.wire.convert import (
@@ -43,10 +43,20 @@ Context: TypeAlias = grpc.aio.ServicerContext
 
 @dataclass
 class DaemonState:
-    """What the services share; `engine` is replaced when the settings are reloaded."""
+    """What the services share; `engine` is replaced when the settings are reloaded.
+
+    `capacities` holds each model's concurrency limit, noted when a call for it is admitted,
+    so the scheduler reads it from memory rather than from the store on the event loop.
+    """
 
     engine: Engine
     scheduler: Scheduler
+    capacities: dict[str, int] = field(default_factory=dict)
+
+    def admit(self, model: ModelInfo) -> str:
+        """Note `model`'s limit before it is queued for; its id, the scheduler's key."""
+        self.capacities[model.id] = self.engine.balancer.capacity(model)
+        return model.id
 
 
 def rpc(
@@ -117,8 +127,8 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
             yield
 
     async def _pinned(self, request: Request, context: Context) -> Request:
-        model = await self.state.engine.resolve(request)
-        return replace(request, model=model.id, trace_id=trace_id(context))
+        model = self.state.admit(await self.state.engine.resolve(request))
+        return replace(request, model=model, trace_id=trace_id(context))
 
     @rpc
     async def ProcessPrompt(self, message: pb.WolfRequest, context: Context) -> pb.WolfResponse:
@@ -146,6 +156,6 @@ class WolfServicer(wolf_pb2_grpc.WolfServiceServicer):  # type: ignore[misc]
         self, message: pb.ListModelsRequest, context: Context
     ) -> pb.ListModelsResponse:
         engine = self.state.engine
-        default = engine.registry.default_id()
+        default = await engine.default_model()
         models = await engine.list_models()
         return pb.ListModelsResponse(models=[model_to_proto(m, m.id == default) for m in models])

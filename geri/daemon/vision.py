@@ -37,7 +37,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
         template = replace(sampling_from_proto(message.parameters), trace_id=trace_id(context))
         question = message.question or IMAGE_QUESTION
         request = processor.request(template, info, image, question)
-        async with self.state.scheduler.slot(info.id, message.priority):
+        async with self.state.scheduler.slot(self.state.admit(info), message.priority):
             result = await processor.engine.ask(request)
         return pb.ImageAnalysisResponse(text=result.text, details=result_to_proto(result))
 
@@ -55,7 +55,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
             scene_threshold=limits.scene_threshold,
         )
         template = replace(sampling_from_proto(message.parameters), trace_id=trace_id(context))
-        async with self.state.scheduler.slot(info.id, message.priority):
+        async with self.state.scheduler.slot(self.state.admit(info), message.priority):
             answers = [
                 a async for a in processor.frames(frames, template, info, message.question or None)
             ]
@@ -78,7 +78,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
         info = await processor.choose(first.model or None)
         frames = self._decoded(first, chunks)
         template = replace(sampling_from_proto(wolf_pb2.Parameters()), trace_id=trace_id(context))
-        async with self.state.scheduler.slot(info.id, 0):
+        async with self.state.scheduler.slot(self.state.admit(info), 0):
             async for answer in processor.frames(frames, template, info, first.question or None):
                 yield pb.VideoAnalysisChunk(frame=_frame(answer))
 

@@ -34,6 +34,7 @@ from geri.cost.ledger import Hold, Ledger
 from geri.engine.cache import Cached, ResponseCache
 from geri.engine.calls import Call, Caller
 from geri.engine.fallback import FALLBACK_ERRORS, describe, fallback_text, next_model
+from geri.engine.front import FrontDoor, off_loop
 from geri.engine.metrics import Metrics
 from geri.engine.notify import Notifier
 from geri.engine.requests import (
@@ -78,7 +79,7 @@ BUDGET_FALLBACK_KEY = "budget_fallback_until"
 log = logging.getLogger("geri.engine")
 
 
-class Engine:
+class Engine(FrontDoor):
     """The request pipeline. Use as `async with Engine(...) as engine:` or call `aclose()`."""
 
     def __init__(
@@ -250,9 +251,6 @@ class Engine:
         self._provider(model)
         return self._counters[model.id]
 
-    async def list_models(self) -> list[ModelInfo]:
-        return await asyncio.to_thread(self.registry.models)
-
     async def verify_key(self, provider: str, key: str) -> None:
         """Raise unless `provider` accepts `key` (a cheap authenticated call, nothing stored)."""
         if not provider_spec(provider).takes_key:
@@ -287,11 +285,11 @@ class Engine:
     async def resolve(self, request: Request) -> ModelInfo:
         """The model named, else the default one, else the best by score ('auto')."""
         if request.model not in (None, AUTO):
-            return await asyncio.to_thread(self.registry.get, request.model)
+            return await off_loop(self.registry.get, request.model)
         if request.model is None:
-            default = await asyncio.to_thread(self.registry.default_id)
+            default = await off_loop(self.registry.default_id)
             if default is not None:
-                return await asyncio.to_thread(self.registry.get, default)
+                return await off_loop(self.registry.get, default)
         return self.balancer.choose(require(await self.router.route(request)))
 
     def _open(
@@ -313,7 +311,7 @@ class Engine:
         if not (call.request.use_cache and self.cache.enabled):
             return None
         call.key = self.cache.key(call.info, call.chat, call.request.documents)
-        return await asyncio.to_thread(self.cache.get, call.key)
+        return await off_loop(self.cache.get, call.key)
 
     async def _prepare(self, call: Call) -> None:
         """Fit the prompt (maybe on a larger model) and reserve its projected cost.
@@ -339,16 +337,16 @@ class Engine:
         )
         projected = projected_cost(report.prompt_tokens, call.chat.max_tokens, call.info)
         if projected > 0 and call.info.location != "local":  # else nothing to hold
-            call.hold = await asyncio.to_thread(self.ledger.reserve, call.info, projected)
+            call.hold = await off_loop(self.ledger.reserve, call.info, projected)
             await self._back_in_budget(call)
 
     async def _back_in_budget(self, call: Call) -> None:
         """After a budget fallback, say once (across processes) when cloud calls resume."""
-        pending = await asyncio.to_thread(self.store.get_state, BUDGET_FALLBACK_KEY)
+        pending = await off_loop(self.store.get_state, BUDGET_FALLBACK_KEY)
         if pending is None or datetime.fromisoformat(pending) > self._now():
             return
-        await asyncio.to_thread(self.store.set_state, BUDGET_FALLBACK_KEY, None)
-        if await asyncio.to_thread(self.store.claim, f"{BUDGET_FALLBACK_KEY}:{pending}"):
+        await off_loop(self.store.set_state, BUDGET_FALLBACK_KEY, None)
+        if await off_loop(self.store.claim, f"{BUDGET_FALLBACK_KEY}:{pending}"):
             self._notify(
                 call,
                 Notice(
@@ -369,7 +367,7 @@ class Engine:
             return [c.model for c in ranking.candidates]
 
         async def pinned(model_id: str) -> ModelInfo:
-            return await asyncio.to_thread(self.registry.get, model_id)
+            return await off_loop(self.registry.get, model_id)
 
         chosen = await next_model(
             self.settings.fallback, call.info, error, tried, ranked=ranked, pinned=pinned
@@ -378,7 +376,7 @@ class Engine:
             raise error
         if isinstance(error, BudgetExhausted):
             until = error.resets_at.isoformat()
-            await asyncio.to_thread(self.store.set_state, BUDGET_FALLBACK_KEY, until)
+            await off_loop(self.store.set_state, BUDGET_FALLBACK_KEY, until)
         self._notify(call, Notice("fallback", fallback_text(call.info, chosen, error, self.ledger)))
         return chosen
 
@@ -421,14 +419,13 @@ class Engine:
         if request.model is not None or not self.settings.prompt.switch_to_larger_model:
             return None
         share = 1 - self.settings.prompt.response_reserve
-        candidates = [
+        fitting = [
             m
             for m in await self.list_models()
-            if m.location == info.location
-            and m.context_window * share >= needed
-            and self.router.unusable(m) is None
+            if m.location == info.location and m.context_window * share >= needed
         ]
-        return min(candidates, key=lambda m: m.context_window, default=None)
+        usable = [m for m in fitting if await off_loop(self.router.unusable, m) is None]
+        return min(usable, key=lambda m: m.context_window, default=None)
 
     async def _finish(
         self,

@@ -57,8 +57,7 @@ class Router:
 
     async def route(self, request: Request) -> Ranking:
         """Every model ranked for `request` by efficiency score, and why others were left out."""
-        models = await asyncio.to_thread(self.registry.models)
-        observed = await asyncio.to_thread(self._observed, models)
+        models, observed, unusable = await asyncio.to_thread(self._survey)
         text = " ".join(
             [request.system or "", request.prompt, *(d.content for d in request.documents)]
         )
@@ -73,7 +72,7 @@ class Router:
             free_ram=self._free_ram(),
             prompt_tokens=estimate_tokens(text),
             max_tokens=request.max_tokens,
-            usable=self.unusable,
+            usable=lambda model: unusable[model.id],
         )
 
     def constraints(self, given: Constraints) -> Constraints:
@@ -127,13 +126,19 @@ class Router:
             results.append(found)
         return results
 
-    def _observed(self, models: list[ModelInfo]) -> dict[str, Observed]:
-        return {
+    def _survey(
+        self,
+    ) -> tuple[list[ModelInfo], dict[str, Observed], dict[str, Exclusion | None]]:
+        """Every model, what the store has seen of each, and what keeps each out now (keys
+        come from the keyring): the blocking part of routing, in one worker thread."""
+        models = self.registry.models()
+        observed = {
             m.id: Observed.from_history(
                 self.store.request_outcomes(m.id), self.store.health_history(m.id)
             )
             for m in models
         }
+        return models, observed, {m.id: self.unusable(m) for m in models}
 
 
 def _free_ram() -> int:

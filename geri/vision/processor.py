@@ -67,7 +67,7 @@ class VisionProcessor:
                 except ModelNotFound:
                     refusals.append(f"{candidate}: not a known model")
                     continue
-                why = router.unusable(info)
+                why = await asyncio.to_thread(router.unusable, info)
                 if why is None and info.kind == "vision":
                     return info
                 refusals.append(f"{candidate}: {why or 'does not take images'}")
