@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Annotated, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from geri.cli import render
+from geri.cli.answer import Answerer, answer
 from geri.cli.common import piped_stdin, with_engine
 from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_from
 from geri.errors import InputError
 
 if TYPE_CHECKING:
     from geri.settings import PromptSettings
-    from geri.types import Chunk, Request, Result
+    from geri.types import Result
     from geri.wire import DaemonAddress
 
 
@@ -130,7 +130,7 @@ def ask(
                 max_documents=limits.max_documents,
             )
             full = replace(request, documents=documents)
-        return await _answer(answerer, full, streaming, json_output)
+        return await answer(answerer, full, streaming, json_output)
 
     try:
         daemon = None if no_daemon else _daemon()
@@ -147,14 +147,6 @@ def ask(
         render.print_json(result.as_dict())
     elif not streaming:
         render.write(result.text + "\n")
-
-
-class Answerer(Protocol):
-    """The engine, or a client of the daemon: both answer alike."""
-
-    async def ask(self, request: Request) -> Result: ...
-
-    def stream(self, request: Request) -> AsyncGenerator[Chunk, None]: ...
 
 
 def _daemon() -> DaemonAddress | None:
@@ -176,41 +168,3 @@ async def _via(
     limits = load_settings(Paths.from_env().settings_file).prompt  # RAG files are read here
     async with DaemonClient(found) as client:
         return await work(client, limits)
-
-
-async def _answer(engine: Answerer, request: Request, streaming: bool, quiet: bool) -> Result:
-    """Answer `request`; notices (fallbacks, budget alerts) go to stderr as they come."""
-    if not streaming:
-        answer = await engine.ask(request)
-        for notice in answer.notices:
-            render.notice(notice.message)
-        _from_cache(answer, quiet)
-        return answer
-    result = None
-    wrote = False
-    async with aclosing(engine.stream(request)) as chunks:
-        async for chunk in chunks:
-            if chunk.result is not None:
-                result = chunk.result
-            elif chunk.notice is not None:
-                if wrote:
-                    render.write("\n")
-                    wrote = False
-                render.notice(chunk.notice.message)
-            elif not quiet:
-                render.write(chunk.text)
-                wrote = True
-    if wrote:
-        render.write("\n")
-    if result is None:  # the stream always ends with its result; this is a broken invariant
-        raise asyncio.InvalidStateError("stream ended without a result")
-    if result.finish_reason == "length" and not quiet:
-        render.notice(f"(stopped at --max-tokens {request.max_tokens})")
-    _from_cache(result, quiet)
-    return result
-
-
-def _from_cache(result: Result, quiet: bool) -> None:
-    """One quiet line on stderr when the answer is a stored one (`--json` says `cached`)."""
-    if result.cached and not quiet:
-        render.aside("(answered from the cache; --no-cache asks the model afresh)")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from geri.cli import render
-from geri.cli.ask import _answer
+from geri.cli.answer import answer
 from geri.cli.common import piped_bytes, with_engine
 from geri.cli.constraints import AnswerOptions
 
@@ -86,23 +85,19 @@ def vision(
     stdin = piped_bytes() if source == "-" else None
 
     async def work(engine: Engine) -> None:
-        from geri.vision.image import read_media
-        from geri.vision.processor import IMAGE_QUESTION, VisionProcessor
+        from geri.vision.processor import VisionProcessor
 
         processor = VisionProcessor(engine)
-        media = await asyncio.to_thread(
-            read_media, source, stdin=stdin, limits=engine.settings.vision
-        )
+        media = await processor.read(source, stdin)
         if media.video:
             info = await processor.choose(model)
             options = (fps, max_frames, json_output)
             await _video(processor, media, template, info, question, *options)
             return
-        decoded = await processor.open(media.data, media.name)
-        info = await processor.choose(model)
-        image = await processor.fit(decoded, media.data, info)
-        request = processor.request(template, info, image, question or IMAGE_QUESTION)
-        result = await _answer(engine, request, not no_stream, json_output)
+        request, _ = await processor.image_request(
+            media.data, media.name, model, template, question
+        )
+        result = await answer(engine, request, not no_stream, json_output)
         if json_output:
             render.print_json(result.as_dict())
         elif no_stream:

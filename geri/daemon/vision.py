@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from geri.daemon.servicers import Context, DaemonState, rpc, streaming_rpc, trace_id
 from geri.vision.image import open_image
-from geri.vision.processor import IMAGE_QUESTION, FrameAnswer, VisionProcessor, merge
+from geri.vision.processor import FrameAnswer, VisionProcessor, merge
 from geri.vision.video import Frame, SceneFilter, extract_frames
 from geri.wire._pb.geri.v1 import vision_pb2 as pb
 from geri.wire._pb.geri.v1 import vision_pb2_grpc, wolf_pb2
@@ -31,12 +31,10 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
         self, message: pb.ImageAnalysisRequest, context: Context
     ) -> pb.ImageAnalysisResponse:
         processor = VisionProcessor(self.state.engine)
-        decoded = await processor.open(message.image, "the image")
-        info = await processor.choose(message.model or None)
-        image = await processor.fit(decoded, message.image, info)
         template = replace(sampling_from_proto(message.parameters), trace_id=trace_id(context))
-        question = message.question or IMAGE_QUESTION
-        request = processor.request(template, info, image, question)
+        request, info = await processor.image_request(
+            message.image, "the image", message.model or None, template, message.question or None
+        )
         async with self.state.scheduler.slot(self.state.admit(info), message.priority):
             result = await processor.engine.ask(request)
         return pb.ImageAnalysisResponse(text=result.text, details=result_to_proto(result))

@@ -20,7 +20,7 @@ from geri.errors import InputError, ModelNotFound
 from geri.selection.selector import require
 from geri.specs import provider_spec
 from geri.types import Constraints, Image, ModelInfo, Request, Result
-from geri.vision.image import fit_image, open_image
+from geri.vision.image import Media, fit_image, open_image, read_media
 from geri.vision.video import Frame, timestamp
 
 if TYPE_CHECKING:
@@ -90,6 +90,22 @@ class VisionProcessor:
 
     def request(self, template: Request, info: ModelInfo, image: Image, question: str) -> Request:
         return replace(template, prompt=question, images=(image,), model=info.id)
+
+    async def image_request(
+        self, data: bytes, name: str, model: str | None, template: Request, question: str | None
+    ) -> tuple[Request, ModelInfo]:
+        """The one image flow of `geri vision` and AnalyzeImage: the image checked and decoded
+        first, then the model chosen, then the image fitted to it; the request for it."""
+        decoded = await self.open(data, name)
+        info = await self.choose(model)
+        image = await self.fit(decoded, data, info)
+        return self.request(template, info, image, question or IMAGE_QUESTION), info
+
+    async def read(self, source: str, stdin: bytes | None) -> Media:
+        """An image or video from a path, a URL or stdin (`-`), within the vision limits."""
+        return await asyncio.to_thread(
+            read_media, source, stdin=stdin, limits=self.engine.settings.vision
+        )
 
     async def frames(
         self,
