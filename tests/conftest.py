@@ -10,7 +10,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -147,7 +147,7 @@ def run_geri(
 
 
 @pytest.fixture
-def geri_cli(geri_home: Path) -> Iterator[object]:
+def geri_cli(geri_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(
         *args: str, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:

@@ -134,8 +134,7 @@ class HubServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def gets(self, file: str) -> list[Served]:
         return [s for s in self.served if s.path.endswith("/" + file)]

@@ -109,8 +109,8 @@ class MockServer:
                         self.close_connection = True
                         self.connection.shutdown(2)  # mid-body: no terminating chunk
                         return
-                    name = reply.event_names[n] if reply.event_names else None
-                    text = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
+                    event = reply.event_names[n] if reply.event_names else None
+                    text = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
                     chunk = text.encode()
                     self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                     self.wfile.flush()
@@ -123,8 +123,7 @@ class MockServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add(self, *replies: Reply) -> None:
         self.replies.extend(replies)

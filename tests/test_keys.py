@@ -36,8 +36,12 @@ class PlaintextKeyring(MemoryKeyring):
 PlaintextKeyring.__module__ = "keyrings.alt.file"
 
 
-def store(environ: dict[str, str] | None = None, backend: object = None, **kw: bool) -> KeyStore:
-    return KeyStore(ENV, environ or {}, backend=backend or MemoryKeyring(), **kw)
+def store(
+    environ: dict[str, str] | None = None, backend: object = None, allow_plaintext: bool = False
+) -> KeyStore:
+    return KeyStore(
+        ENV, environ or {}, backend=backend or MemoryKeyring(), allow_plaintext=allow_plaintext
+    )
 
 
 def test_keys_are_stored_in_the_keyring_under_service_geri() -> None:

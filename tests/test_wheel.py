@@ -61,7 +61,8 @@ def resources_read() -> list[str]:
             name = node.args[0]
             assert isinstance(package, ast.Constant), source
             assert isinstance(name, ast.Constant), source
-            found.append(f"{package.value.replace('.', '/')}/{name.value}")
+            assert isinstance(package.value, str), source
+            found.append(f"{package.value.replace('.', '/')}/{name.value!s}")
     return found
 
 

@@ -144,6 +144,7 @@ def test_a_video_is_analysed_frame_by_frame(geri: Geri, server: MockServer, tmp_
     assert "frame at 00:00" in first
     [(_, frame)] = sent_images(server.requests[1].json)
     pixel = Image.open(io.BytesIO(frame)).convert("RGB").resize((1, 1)).getpixel((0, 0))
+    assert isinstance(pixel, tuple)
     assert pixel[1] > 150 > pixel[0]  # the second frame is the green scene
 
     lines = geri("vision", str(clip), "--fps", "1", "--max-frames", "2")

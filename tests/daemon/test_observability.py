@@ -13,9 +13,10 @@ import pytest
 from geri.logs import TRACE_METADATA
 from geri.paths import Paths
 from geri.types import Request
+from geri.wire import DaemonAddress
 from geri.wire._pb.geri.v1 import stats_pb2, stats_pb2_grpc
 from geri.wire._pb.geri.v1 import wolf_pb2 as pb
-from geri.wire.client import DaemonAddress, DaemonClient
+from geri.wire.client import DaemonClient
 from tests.daemon.test_daemon import Running, reset_gate, settings_with, start
 
 __all__ = ["reset_gate"]  # the gate fixture of the daemon tests, used here too

@@ -126,7 +126,7 @@ async def test_over_budget_the_local_model_answers_until_the_reset(rig: Rig) -> 
 async def test_a_provider_budget_moves_the_request_to_another_provider_first(
     rig: Rig,
 ) -> None:
-    rig.engine.keys.get = lambda p: "sk-test" if p == "anthropic" else None  # type: ignore[method-assign]
+    rig.engine.keys.get = lambda p: "sk-test" if p == "anthropic" else None  # type: ignore[method-assign,assignment]
     ranking = await rig.engine.router.route(Request("hello there", max_tokens=4))
     best_anthropic = next(c.model for c in ranking.candidates if c.model.provider == "anthropic")
     rig.budget(1, scope="openai")

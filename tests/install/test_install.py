@@ -26,6 +26,8 @@ from tests.hubserver import HubFile, HubServer
 
 Geri = Callable[..., CompletedProcess[str]]
 TINY = entry("tiny")
+assert TINY.size is not None
+TINY_SIZE: int = TINY.size  # pinned in the catalog
 
 
 @pytest.fixture
@@ -80,15 +82,15 @@ def test_a_cut_transfer_resumes_without_fetching_the_start_again(
     assert "resumes where it stopped" in first.stderr
     assert "Traceback" not in first.stderr
     part = destination(geri_home).with_name(TINY.file + ".part")
-    cut = int(TINY.size * 0.6)
+    cut = int(TINY_SIZE * 0.6)
     assert part.stat().st_size == cut
     assert geri("models", "list", "--json").stdout.count('"local"') == 0  # nothing registered
     second = geri("install", "tiny")
     assert second.returncode == 0, second.stderr
     [_, resumed] = hub.gets(TINY.file)
     assert resumed.start == cut  # a range request from where it stopped
-    assert resumed.sent == TINY.size - cut
-    assert destination(geri_home).stat().st_size == TINY.size
+    assert resumed.sent == TINY_SIZE - cut
+    assert destination(geri_home).stat().st_size == TINY_SIZE
 
 
 def test_a_killed_install_resumes(hub: HubServer, geri_home: Path) -> None:
@@ -109,18 +111,18 @@ def test_a_killed_install_resumes(hub: HubServer, geri_home: Path) -> None:
     part = destination(geri_home).with_name(TINY.file + ".part")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (
-        not part.exists() or part.stat().st_size < TINY.size * 0.3
+        not part.exists() or part.stat().st_size < TINY_SIZE * 0.3
     ):
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait(10)
     kept = part.stat().st_size
-    assert 0 < kept < TINY.size
+    assert 0 < kept < TINY_SIZE
     hub.delay_per_mb = 0.0
     done = run_geri("install", "tiny", home=geri_home, env={"HF_ENDPOINT": hub.url})
     assert done.returncode == 0, done.stderr
     assert hub.gets(TINY.file)[-1].start == kept
-    assert destination(geri_home).stat().st_size == TINY.size
+    assert destination(geri_home).stat().st_size == TINY_SIZE
 
 
 def test_wrong_bytes_are_rejected_and_nothing_is_registered(
@@ -195,7 +197,7 @@ def test_two_concurrent_installs_download_once(hub: HubServer, geri_home: Path) 
     assert [c.returncode for c in children] == [0, 0], errors
     assert len(hub.gets(TINY.file)) == 1
     assert sorted("Installed tiny" in out for out, _ in outputs) == [False, True]
-    assert destination(geri_home).stat().st_size == TINY.size
+    assert destination(geri_home).stat().st_size == TINY_SIZE
 
 
 def test_a_gated_repo_needs_a_token(geri: Geri, hub: HubServer) -> None:

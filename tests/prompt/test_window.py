@@ -7,6 +7,7 @@ about: a 500-token window keeps 100 for the answer (20 %) and allows 400 for the
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,16 @@ from geri.prompt.context import DEFAULT_TEMPLATE
 from geri.providers import ProviderContext
 from geri.settings import LocalModel, PromptSettings, Settings
 from geri.store import open_store
-from geri.types import Document, ModelInfo, Request
+from geri.types import ContextReport, Document, ModelInfo, Request
 from tests.fakes import FakeProvider, Script
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """Who answered, and how the prompt was fitted to its window."""
+
+    model: str
+    context: ContextReport
 
 
 def words(n: int, word: str = "word") -> str:
@@ -46,11 +55,12 @@ class Rig:
         self.built.append(provider)
         return provider
 
-    async def ask(self, request: Request) -> tuple[str, object]:
+    async def ask(self, request: Request) -> tuple[str, Fitted]:
         self.scripts.append(Script(["ok"]))
         result = await self.engine.ask(request)
         [sent] = [r for p in self.built for r in p.requests][-1:]
-        return sent.messages[-1].content, result
+        assert result.context is not None  # every answer says how its prompt was fitted
+        return sent.messages[-1].content, Fitted(result.model, result.context)
 
 
 async def test_everything_fits(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ class Case:
     path: str  # base_url suffix
     key_header: str
     key_value: str
-    ok: dict  # non-streamed answer: "Hello there" with usage 10 / 2
+    ok: dict[str, Any]  # non-streamed answer: "Hello there" with usage 10 / 2
     events: list[str]  # streamed answer: "Hel" + "lo" with usage 10 / 2
     error_event: str  # a mid-stream error the provider can send after the 200
     unfinished: list[str]  # events without the end marker

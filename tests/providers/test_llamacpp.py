@@ -7,6 +7,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -65,8 +66,9 @@ async def test_matches_a_direct_llama_cpp_call_token_for_token(
     from llama_cpp import Llama
 
     direct = Llama(model_path=str(smollm_path), n_ctx=2048, n_threads=2, verbose=False)
-    expected = direct.create_chat_completion(
-        [{"role": m.role, "content": m.content} for m in QUESTION.messages],
+    messages: Any = [{"role": m.role, "content": m.content} for m in QUESTION.messages]
+    expected: Any = direct.create_chat_completion(
+        messages,
         max_tokens=QUESTION.max_tokens,
         temperature=0.0,
     )
