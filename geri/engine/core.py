@@ -24,16 +24,14 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, suppress
-from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
-from geri.cost import projected_cost
 from geri.cost.ledger import Hold, Ledger
 from geri.engine.cache import Cached, ResponseCache
 from geri.engine.calls import Call, Caller
-from geri.engine.fallback import FALLBACK_ERRORS, describe, fallback_text, next_model
+from geri.engine.fallback import FALLBACK_ERRORS
 from geri.engine.front import FrontDoor, off_loop
 from geri.engine.metrics import Metrics
 from geri.engine.notify import Notifier
@@ -44,15 +42,13 @@ from geri.engine.requests import (
     traced,
     validate,
 )
+from geri.engine.steps import Steps
 from geri.errors import (
-    BudgetExhausted,
     InputError,
-    QuestionTooLong,
-    Retryable,
 )
 from geri.keys import KeyStore
 from geri.logs import TRACE_ID
-from geri.prompt import Prompt, build_messages, build_prompt
+from geri.prompt import build_messages
 from geri.prompt.tokens import TokenCounter
 from geri.providers import Provider, ProviderContext, ProviderFactory, provider_factory
 from geri.providers.base import KeyedProvider
@@ -75,11 +71,10 @@ if TYPE_CHECKING:
     import httpx
 
 AUTO = "auto"
-BUDGET_FALLBACK_KEY = "budget_fallback_until"
 log = logging.getLogger("geri.engine")
 
 
-class Engine(FrontDoor):
+class Engine(Steps, FrontDoor):
     """The request pipeline. Use as `async with Engine(...) as engine:` or call `aclose()`."""
 
     def __init__(
@@ -313,73 +308,6 @@ class Engine(FrontDoor):
         call.key = self.cache.key(call.info, call.chat, call.request.documents)
         return await off_loop(self.cache.get, call.key)
 
-    async def _prepare(self, call: Call) -> None:
-        """Fit the prompt (maybe on a larger model) and reserve its projected cost.
-
-        The caller logs a fitting failure like any other; a budget refusal is not logged (no
-        call was made, and it says nothing about the model's reliability).
-        """
-        request, info = call.request, call.info
-        try:
-            prompt = await self._prompt(request, info)
-        except QuestionTooLong as exc:
-            bigger = await self._larger_model(request, info, exc.needed)
-            if bigger is None:
-                raise
-            prompt = await self._prompt(request, bigger)
-            prompt = Prompt(prompt.messages, replace(prompt.report, switched_from=info.id))
-            call.info = bigger
-        report = call.report = prompt.report
-        call.chat = chat_request(
-            request,
-            prompt.messages,
-            max_tokens=min(request.max_tokens, report.window - report.prompt_tokens),
-        )
-        projected = projected_cost(report.prompt_tokens, call.chat.max_tokens, call.info)
-        if projected > 0 and call.info.location != "local":  # else nothing to hold
-            call.hold = await off_loop(self.ledger.reserve, call.info, projected)
-            await self._back_in_budget(call)
-
-    async def _back_in_budget(self, call: Call) -> None:
-        """After a budget fallback, say once (across processes) when cloud calls resume."""
-        pending = await off_loop(self.store.get_state, BUDGET_FALLBACK_KEY)
-        if pending is None or datetime.fromisoformat(pending) > self._now():
-            return
-        await off_loop(self.store.set_state, BUDGET_FALLBACK_KEY, None)
-        if await off_loop(self.store.claim, f"{BUDGET_FALLBACK_KEY}:{pending}"):
-            self._notify(
-                call,
-                Notice(
-                    "budget_reset",
-                    f"The budget has reset — answering with {describe(call.info)} again.",
-                ),
-            )
-
-    async def _fall_back(
-        self, call: Call, error: BudgetExhausted | Retryable, tried: list[str]
-    ) -> ModelInfo:
-        """The next model for `call`'s request, with a notice; or re-raise `error`."""
-        if isinstance(error, Retryable):
-            await self._finish(call, failure=error)
-
-        async def ranked() -> list[ModelInfo]:
-            ranking = await self.router.route(replace(call.request, model=None))
-            return [c.model for c in ranking.candidates]
-
-        async def pinned(model_id: str) -> ModelInfo:
-            return await off_loop(self.registry.get, model_id)
-
-        chosen = await next_model(
-            self.settings.fallback, call.info, error, tried, ranked=ranked, pinned=pinned
-        )
-        if chosen is None:
-            raise error
-        if isinstance(error, BudgetExhausted):
-            until = error.resets_at.isoformat()
-            await off_loop(self.store.set_state, BUDGET_FALLBACK_KEY, until)
-        self._notify(call, Notice("fallback", fallback_text(call.info, chosen, error, self.ledger)))
-        return chosen
-
     def _notify(self, call: Call, notice: Notice) -> None:
         log.warning(notice.message, extra={"notice": notice.kind, "request_id": call.id})
         if self.notifier.enabled:
@@ -405,27 +333,6 @@ class Engine(FrontDoor):
             self._providers[info.id] = provider
             self._counters[info.id] = TokenCounter(provider)
         return provider
-
-    async def _prompt(self, request: Request, info: ModelInfo) -> Prompt:
-        counter = self.counter(info)
-        return await build_prompt(
-            request, info.id, info.context_window, counter, self.settings.prompt
-        )
-
-    async def _larger_model(
-        self, request: Request, info: ModelInfo, needed: int
-    ) -> ModelInfo | None:
-        """The smallest-window model of the same kind (local or cloud) the prompt may fit."""
-        if request.model is not None or not self.settings.prompt.switch_to_larger_model:
-            return None
-        share = 1 - self.settings.prompt.response_reserve
-        fitting = [
-            m
-            for m in await self.list_models()
-            if m.location == info.location and m.context_window * share >= needed
-        ]
-        usable = [m for m in fitting if await off_loop(self.router.unusable, m) is None]
-        return min(usable, key=lambda m: m.context_window, default=None)
 
     async def _finish(
         self,
