@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from geri.errors import InputError, KeyringUnavailable, MissingKey
+from geri.settings import live
 
 SERVICE = "geri"
 # a keyring read can be a D-Bus round trip: remember it briefly, so a rotated key is seen soon
@@ -63,13 +64,13 @@ class KeyStore:
         environ: Mapping[str, str] | None = None,
         *,
         backend: Any = None,
-        allow_plaintext: bool = False,
+        allow_plaintext: bool | Callable[[], bool] = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._env_names = env_names
         self._environ = os.environ if environ is None else environ
         self._backend = backend
-        self._allow_plaintext = allow_plaintext
+        self._allow_plaintext = live(allow_plaintext)
         self._clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._all_variables = sorted({v for p in env_names for v in self.variables(p)})
@@ -202,7 +203,7 @@ class KeyStore:
                 "keyrings.alt and set keys.allow_plaintext_keyring to true in the settings to "
                 "accept an unencrypted key file."
             )
-        if module.startswith("keyrings.alt") and not self._allow_plaintext:
+        if module.startswith("keyrings.alt") and not self._allow_plaintext():
             raise KeyringUnavailable(
                 f"The keyring backend {type(backend).__name__} stores keys unencrypted on disk; "
                 "geri refuses it unless keys.allow_plaintext_keyring is true in the settings. "

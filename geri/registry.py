@@ -14,6 +14,7 @@ import difflib
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from geri.cost import dollars_to_micros
 from geri.errors import InputError, ModelNotFound
 from geri.providers.gguf import read_gguf
-from geri.settings import CloudModel, LocalModel, Settings
+from geri.settings import CloudModel, LocalModel, Settings, live
 from geri.store import Store
 from geri.types import ModelInfo
 
@@ -34,9 +35,13 @@ NO_MODEL_HINT = (
 class ModelRegistry:
     """Models from `settings` and `store`; reads the store on every call, so it stays current."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings | Callable[[], Settings], store: Store) -> None:
+        self._settings = live(settings)
         self.store = store
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings()
 
     def models(self) -> list[ModelInfo]:
         models = [self._from_settings(m) for m in self.settings.models]

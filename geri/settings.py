@@ -9,13 +9,16 @@ names the file, the field and what is allowed there.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geri.errors import ConfigError
+
+T = TypeVar("T")
 
 ModelId = Annotated[
     str,
@@ -487,3 +490,19 @@ def _allowed_fields(loc: tuple[Any, ...]) -> str:
         elif isinstance(part, str) and part in tagged:
             model = tagged[part]
     return "allowed: " + ", ".join(model.model_fields)
+
+
+def live(value: T | Callable[[], T]) -> Callable[[], T]:
+    """How a collaborator reads its settings: through a reader, called each time it acts.
+
+    The engine hands each collaborator a reader of its own current settings (or section), so a
+    reload is one assignment in the engine and nothing keeps a stale copy. A plain value (tests,
+    scripts) reads as itself.
+
+    >>> fixed = live(Budgets(timezone="UTC"))
+    >>> fixed().timezone
+    'UTC'
+    """
+    if callable(value):
+        return value
+    return lambda: value

@@ -26,7 +26,7 @@ from geri.cost.periods import (
     period_start,
 )
 from geri.errors import BudgetExhausted, InputError
-from geri.settings import Budgets
+from geri.settings import Budgets, live
 from geri.specs import PROVIDERS
 from geri.store import Store
 from geri.store.base import ALL_CLOUD, BudgetLimit, Reservation, Spend
@@ -83,10 +83,16 @@ def scope_label(scope: str) -> str:
 class Ledger:
     """Budgets on top of a store; `now` is injectable so tests can move through periods."""
 
-    def __init__(self, store: Store, settings: Budgets, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: Store, settings: Budgets | Callable[[], Budgets], now: Callable[[], datetime]
+    ) -> None:
         self.store = store
-        self.settings = settings
+        self._settings = live(settings)
         self._now = now
+
+    @property
+    def settings(self) -> Budgets:
+        return self._settings()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from geri.cost.periods import epoch_micros
-from geri.settings import Settings
+from geri.settings import Settings, live
 from geri.store import Store
 from geri.store.base import CacheStats
 from geri.types import ChatRequest, ContextReport, Document, FinishReason, ModelInfo, Usage
@@ -62,10 +62,19 @@ class Cached:
 class ResponseCache:
     """Lookups and stores on the store's cache table (synchronous: call from a worker thread)."""
 
-    def __init__(self, store: Store, settings: Settings, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | Callable[[], Settings],
+        now: Callable[[], datetime],
+    ) -> None:
         self.store = store
-        self.settings = settings
+        self._settings = live(settings)
         self._now = now
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings()
 
     @property
     def enabled(self) -> bool:

@@ -148,13 +148,16 @@ class Caller:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self.retry = RetryPolicy.from_settings(settings().network)
-        self._limiters: dict[str, RateLimiter] = {}
+        # derived from the settings in effect, and made again when they change
+        self._retry: tuple[object, RetryPolicy] | None = None
+        self._limiters: dict[str, tuple[object, RateLimiter]] = {}
 
-    def reload(self) -> None:
-        """Pick up changed network and provider settings."""
-        self.retry = RetryPolicy.from_settings(self._settings().network)
-        self._limiters.clear()
+    @property
+    def retry(self) -> RetryPolicy:
+        network = self._settings().network
+        if self._retry is None or self._retry[0] is not network:
+            self._retry = (network, RetryPolicy.from_settings(network))
+        return self._retry[1]
 
     async def attempts(self, call: Call) -> AsyncGenerator[Chunk, None]:
         """`call`'s answer as text chunks, attempt after attempt until one succeeds or the
@@ -217,14 +220,16 @@ class Caller:
         options = self._settings().providers.get(call.info.provider)
         if options is None or not (options.requests_per_minute or options.tokens_per_minute):
             return
-        limiter = self._limiters.get(call.info.provider)
-        if limiter is None:
+        kept = self._limiters.get(call.info.provider)
+        if kept is not None and kept[0] is options:
+            limiter = kept[1]
+        else:  # new, or its provider's options changed
             limiter = RateLimiter(
                 options.requests_per_minute,
                 options.tokens_per_minute,
                 clock=self._clock,
                 sleep=self._sleep,
             )
-            self._limiters[call.info.provider] = limiter
+            self._limiters[call.info.provider] = (options, limiter)
         prompt = sum(estimate_tokens(m.content) for m in call.chat.messages)
         await limiter.acquire(prompt + call.chat.max_tokens)

@@ -92,20 +92,21 @@ class Engine(Steps, FrontDoor):
         rng: random.Random | None = None,
         free_ram: Callable[[], int] | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings = settings  # what every collaborator reads, through a reader
         self.store = store
-        self.registry = ModelRegistry(settings, store)
+        self.registry = ModelRegistry(lambda: self.settings, store)
         self.keys = keys or KeyStore(
-            key_env_names(), allow_plaintext=settings.keys.allow_plaintext_keyring
+            key_env_names(),
+            allow_plaintext=lambda: self.settings.keys.allow_plaintext_keyring,
         )
         self._build_provider = providers or _build_provider
         self._http_factory = http
         self._http: httpx.AsyncClient | None = None
         self._clock = clock
         self._now = now
-        self.balancer = LoadBalancer(settings.routing, clock=clock, rng=rng)
+        self.balancer = LoadBalancer(lambda: self.settings.routing, clock=clock, rng=rng)
         self.router = Router(
-            settings,
+            lambda: self.settings,
             self.registry,
             store,
             self.keys,
@@ -114,8 +115,8 @@ class Engine(Steps, FrontDoor):
             http=self.http,
             free_ram=free_ram,
         )
-        self.cache = ResponseCache(store, settings, now)
-        self.ledger = Ledger(store, settings.budgets, now)
+        self.cache = ResponseCache(store, lambda: self.settings, now)
+        self.ledger = Ledger(store, lambda: self.settings.budgets, now)
         self.notifier = Notifier(lambda: self.settings.notifications, self.http, now)
         self.metrics = Metrics()
         self._providers: dict[str, Provider] = {}
@@ -234,12 +235,6 @@ class Engine(Steps, FrontDoor):
         keeps its runtime options (threads, context size) until it is unloaded.
         """
         self.settings = settings
-        self.registry.settings = settings
-        self.router.settings = settings
-        self.balancer.routing = settings.routing
-        self.cache.settings = settings
-        self.ledger.settings = settings.budgets
-        self.caller.reload()
 
     def counter(self, model: ModelInfo) -> TokenCounter:
         """The token counter of `model` (building its provider, which loads nothing yet)."""
@@ -252,7 +247,9 @@ class Engine(Steps, FrontDoor):
             raise InputError(f"Provider {provider!r} takes no API key.")
         models = [m for m in await self.list_models() if m.provider == provider]
         info = models[0] if models else ModelInfo(provider, provider, "", location="cloud")
-        client = self._build_provider(info, ProviderContext(self.settings, self.keys, self.http))
+        client = self._build_provider(
+            info, ProviderContext.of(self.settings, info.provider, self.keys, self.http)
+        )
         await cast(KeyedProvider, client).verify_key(key)
 
     async def aclose(self) -> None:
@@ -328,7 +325,7 @@ class Engine(Steps, FrontDoor):
     def _provider(self, info: ModelInfo) -> Provider:
         provider = self._providers.get(info.id)
         if provider is None or provider.info() != info:
-            context = ProviderContext(self.settings, self.keys, self.http)
+            context = ProviderContext.of(self.settings, info.provider, self.keys, self.http)
             provider = self._build_provider(info, context)
             self._providers[info.id] = provider
             self._counters[info.id] = TokenCounter(provider)

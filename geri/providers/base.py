@@ -9,11 +9,11 @@ types: whatever the backend throws is mapped once, inside the provider.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from geri.keys import KeyStore
-from geri.settings import Settings
+from geri.settings import BitNet, Network, Peer, Performance, ProviderOptions, Settings
 from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo
 
 if TYPE_CHECKING:
@@ -64,12 +64,36 @@ class KeyedProvider(Provider, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
-    """What the engine hands a provider when it builds one.
+    """What the engine hands a provider when it builds one: the settings sections providers
+    read (not the whole file), the key store, and `http`, which returns the engine's shared
+    client (created on first use, so local-only runs never import httpx).
 
-    `http` returns the engine's shared client (created on first use, so local-only runs never
-    import httpx); `keys` finds API keys.
+    `options` is the provider's own entry under `providers` in the settings, if it has one.
     """
 
-    settings: Settings
     keys: KeyStore
     http: Callable[[], httpx.AsyncClient]
+    network: Network = field(default_factory=Network)
+    performance: Performance = field(default_factory=Performance)
+    bitnet: BitNet = field(default_factory=BitNet)
+    peers: tuple[Peer, ...] = ()
+    options: ProviderOptions | None = None
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        provider: str,
+        keys: KeyStore,
+        http: Callable[[], httpx.AsyncClient],
+    ) -> ProviderContext:
+        """The context for a provider named `provider` under `settings`."""
+        return cls(
+            keys,
+            http,
+            network=settings.network,
+            performance=settings.performance,
+            bitnet=settings.bitnet,
+            peers=settings.peers,
+            options=settings.providers.get(provider),
+        )

@@ -37,7 +37,7 @@ class BitNetProvider:
     def __init__(self, info: ModelInfo, context: ProviderContext) -> None:
         self._info = info
         self._context = context
-        options = context.settings.bitnet
+        options = context.bitnet
         window = min(info.context_window, options.context_size)
         self._inner_info = replace(info, context_window=window)
         self._server = ManagedServer(info.source, options) if options.server else None
@@ -94,19 +94,14 @@ class BitNetProvider:
     def _in_process(self) -> Provider:
         from geri.providers.llamacpp import LlamaCppProvider
 
-        options = self._context.settings.bitnet
-        settings = self._context.settings
-        tuned = settings.model_copy(
+        options, performance = self._context.bitnet, self._context.performance
+        tuned = performance.model_copy(
             update={
-                "performance": settings.performance.model_copy(
-                    update={
-                        "threads": options.threads or settings.performance.threads,
-                        "batch_size": options.batch_size,
-                    }
-                )
+                "threads": options.threads or performance.threads,
+                "batch_size": options.batch_size,
             }
         )
-        return LlamaCppProvider(self._inner_info, replace(self._context, settings=tuned))
+        return LlamaCppProvider(self._inner_info, replace(self._context, performance=tuned))
 
 
 @contextmanager

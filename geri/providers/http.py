@@ -131,7 +131,7 @@ class HttpProvider(ABC):
         self._provider = info.provider
         self._label = spec.label
         self._needs_key = spec.needs_key
-        options = context.settings.providers.get(info.provider)
+        options = context.options
         base = info.metadata.get("base_url") or (options.base_url if options else None)
         base = base or spec.base_url
         if not base:
@@ -140,7 +140,7 @@ class HttpProvider(ABC):
                 f"{info.provider!r} under 'providers') in the settings."
             )
         self.base_url = base.rstrip("/")
-        network = context.settings.network
+        network = context.network
         self._read_timeout = httpx.Timeout(network.read_timeout, connect=network.connect_timeout)
         self._idle_timeout = httpx.Timeout(
             network.stream_idle_timeout, connect=network.connect_timeout

@@ -71,7 +71,7 @@ class LlamaCppProvider:
 
     def __init__(self, info: ModelInfo, context: ProviderContext) -> None:
         self._info = info
-        self._performance = context.settings.performance
+        self._performance = context.performance
         self._chat_template = info.metadata.get("chat_template")
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()

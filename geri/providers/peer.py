@@ -24,9 +24,7 @@ T = TypeVar("T")
 class PeerProvider:
     def __init__(self, info: ModelInfo, context: ProviderContext) -> None:
         self._info = info
-        peer = next(
-            (p for p in context.settings.peers if p.name == info.metadata.get("peer")), None
-        )
+        peer = next((p for p in context.peers if p.name == info.metadata.get("peer")), None)
         token = None
         if peer is not None and peer.token_file is not None:
             token = peer.token_file.expanduser().read_text().strip()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from geri.selection.selector import Candidate, Ranking
-from geri.settings import Routing
+from geri.settings import Routing, live
 from geri.types import ModelInfo
 
 ALPHA = 0.3  # weight of the newest observation in the moving averages
@@ -44,16 +44,20 @@ class _State:
 class LoadBalancer:
     def __init__(
         self,
-        routing: Routing,
+        routing: Routing | Callable[[], Routing],
         *,
         clock: Callable[[], float],
         rng: random.Random | None = None,
     ) -> None:
-        self.routing = routing
+        self._routing = live(routing)
         self._clock = clock
         self._rng = rng or random.Random()
         self._states: dict[str, _State] = {}
         self.provider_in_flight: Counter[str] = Counter()
+
+    @property
+    def routing(self) -> Routing:
+        return self._routing()
 
     def state(self, model_id: str) -> _State:
         return self._states.setdefault(model_id, _State())

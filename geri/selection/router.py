@@ -24,7 +24,7 @@ from geri.selection.discovery import PeerListing, discover, down
 from geri.selection.health import probe
 from geri.selection.score import Observed
 from geri.selection.selector import Exclusion, Ranking, rank
-from geri.settings import Settings
+from geri.settings import Settings, live
 from geri.specs import provider_spec
 from geri.store import HealthCheck, Store
 from geri.types import Constraints, ModelInfo, Request
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Router:
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | Callable[[], Settings],
         registry: ModelRegistry,
         store: Store,
         keys: KeyStore,
@@ -46,7 +46,7 @@ class Router:
         http: Callable[[], httpx.AsyncClient],
         free_ram: Callable[[], int] | None = None,
     ) -> None:
-        self.settings = settings
+        self._settings = live(settings)
         self.registry = registry
         self.store = store
         self.keys = keys
@@ -54,6 +54,10 @@ class Router:
         self._provider = provider
         self._http = http
         self._free_ram = free_ram or _free_ram
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings()
 
     async def route(self, request: Request) -> Ranking:
         """Every model ranked for `request` by efficiency score, and why others were left out."""

@@ -283,3 +283,30 @@ async def test_no_model_at_all_says_how_to_get_one(tmp_path: Path) -> None:
     h = Harness(tmp_path, Settings())
     with pytest.raises(ModelNotFound, match="geri install"):
         await h.engine.ask(Request("q"))
+
+
+async def test_a_reload_reaches_every_collaborator_the_key_store_included(tmp_path: Path) -> None:
+    from geri.errors import KeyringUnavailable
+    from geri.settings import Budgets, Keys, Network, Routing
+    from tests.test_keys import PlaintextKeyring
+
+    engine = Engine(Settings(), open_store(tmp_path / "g.db"))
+    engine.keys._backend = PlaintextKeyring()  # a keyring that keeps keys unencrypted
+    with pytest.raises(KeyringUnavailable, match="unencrypted"):
+        engine.keys.set("openai", "sk-test-0000000000000000")
+    new = Settings(
+        keys=Keys(allow_plaintext_keyring=True),
+        network=Network(max_attempts=7),
+        routing=Routing(spread=0.2),
+        budgets=Budgets(timezone="Europe/Berlin"),
+    )
+    engine.reload(new)
+    engine.keys.set("openai", "sk-test-0000000000000000")
+    assert engine.keys.get("openai") == "sk-test-0000000000000000"
+    assert engine.registry.settings is new
+    assert engine.router.settings is new
+    assert engine.cache.settings is new
+    assert engine.balancer.routing is new.routing
+    assert engine.ledger.settings is new.budgets
+    assert engine.caller.retry.attempts == 7
+    await engine.aclose()

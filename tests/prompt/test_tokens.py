@@ -93,7 +93,7 @@ async def test_cloud_models_count_exactly_with_a_local_encoding(
 
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(_litellm_encodings()))
     local_tiktoken.cache_clear()
-    context = ProviderContext(Settings(), KeyStore({}, {}), lambda: None)  # type: ignore[arg-type,return-value]
+    context = ProviderContext.of(Settings(), "llama.cpp", KeyStore({}, {}), lambda: None)  # type: ignore[arg-type,return-value]
     exact = OpenAIProvider(
         ModelInfo("g", "openai", "gpt-4o", metadata={"tokenizer": "o200k_base"}), context
     )

@@ -46,7 +46,7 @@ def context(options: BitNet) -> ProviderContext:
     import httpx
 
     client = httpx.AsyncClient()
-    return ProviderContext(Settings(bitnet=options), KeyStore({}, {}), lambda: client)
+    return ProviderContext.of(Settings(bitnet=options), "bitnet", KeyStore({}, {}), lambda: client)
 
 
 @pytest.fixture(scope="module")

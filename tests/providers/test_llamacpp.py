@@ -33,7 +33,7 @@ def context(settings: Settings) -> ProviderContext:
     def no_http() -> object:
         raise AssertionError("a local model must not use HTTP")
 
-    return ProviderContext(settings, KeyStore({}, {}), no_http)  # type: ignore[arg-type]
+    return ProviderContext.of(settings, "llama.cpp", KeyStore({}, {}), no_http)  # type: ignore[arg-type]
 
 
 def make(path: Path, *, window: int = 2048, **metadata: str) -> LlamaCppProvider:

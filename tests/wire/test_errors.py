@@ -83,7 +83,7 @@ async def test_a_peers_rate_limit_is_retryable_here_and_its_bad_request_is_not(
     info = ModelInfo(
         "peer/echo", "geri_peer", "echo", location="lan", metadata={"address": daemon.address}
     )
-    peer = PeerProvider(info, ProviderContext(Settings(), keys=None, http=None))  # type: ignore[arg-type]
+    peer = PeerProvider(info, ProviderContext(keys=None, http=None))  # type: ignore[arg-type]
     chat = ChatRequest((Message("user", "hello"),))
     Gated.fail = errors.RateLimited("slow down")
     with pytest.raises(errors.Retryable):
