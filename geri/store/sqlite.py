@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ class SQLiteStore(LedgerAndCache):
                 path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
             )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._conn = conn
             migrate(conn)
@@ -201,6 +202,20 @@ class SQLiteStore(LedgerAndCache):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL mode. While another process is creating the same new file, SQLite can
+    answer 'locked' here at once, without waiting the busy timeout: wait and ask again."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _execute(conn: sqlite3.Connection) -> Execute:
