@@ -28,8 +28,7 @@ from geri.cost.periods import (
 from geri.errors import BudgetExhausted, InputError
 from geri.settings import Budgets, live
 from geri.specs import PROVIDERS
-from geri.store import Store
-from geri.store.base import ALL_CLOUD, BudgetLimit, Reservation, Spend
+from geri.store.base import ALL_CLOUD, BudgetBook, BudgetLimit, Reservation, Spend
 from geri.types import ModelInfo, Period
 
 
@@ -84,7 +83,10 @@ class Ledger:
     """Budgets on top of a store; `now` is injectable so tests can move through periods."""
 
     def __init__(
-        self, store: Store, settings: Budgets | Callable[[], Budgets], now: Callable[[], datetime]
+        self,
+        store: BudgetBook,
+        settings: Budgets | Callable[[], Budgets],
+        now: Callable[[], datetime],
     ) -> None:
         self.store = store
         self._settings = live(settings)

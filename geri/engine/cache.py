@@ -20,8 +20,7 @@ from datetime import datetime, timedelta
 
 from geri.cost.periods import epoch_micros
 from geri.settings import Settings, live
-from geri.store import Store
-from geri.store.base import CacheStats
+from geri.store.base import AnswerCache, CacheStats
 from geri.types import ChatRequest, ContextReport, Document, FinishReason, ModelInfo, Usage
 
 
@@ -64,7 +63,7 @@ class ResponseCache:
 
     def __init__(
         self,
-        store: Store,
+        store: AnswerCache,
         settings: Settings | Callable[[], Settings],
         now: Callable[[], datetime],
     ) -> None:

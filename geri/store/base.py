@@ -137,14 +137,32 @@ class CacheStats:
     requests: int
 
 
-class Store(Protocol):
-    """Persistence for geri. Every method is safe to call from any thread."""
+class RequestLog(Protocol):
+    """Every call geri made, and what it did: the request log, health checks, metrics."""
 
     def record_request(self, record: RequestRecord) -> None: ...
 
     def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
         """The newest `limit` records, newest first."""
         ...
+
+    def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
+        """The newest `limit` logged calls of a model, newest first (for reliability, latency)."""
+        ...
+
+    def finished_since(self, since: datetime) -> list[Finished]:
+        """Every call logged at or after `since`, oldest first (for `geri stats`)."""
+        ...
+
+    def record_health(self, check: HealthCheck) -> None: ...
+
+    def health_history(self, model_id: str, limit: int = 100) -> list[HealthCheck]:
+        """The newest `limit` health checks of a model, newest first."""
+        ...
+
+
+class ModelTable(Protocol):
+    """The registered models, and small named values shared across processes."""
 
     def add_model(self, info: ModelInfo) -> bool:
         """Register `info`; False if a model with that id already exists (nothing changes)."""
@@ -164,23 +182,14 @@ class Store(Protocol):
         """Register `info`, replacing a model with the same id (discovered models change)."""
         ...
 
-    def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
-        """The newest `limit` logged calls of a model, newest first (for reliability, latency)."""
-        ...
-
-    def finished_since(self, since: datetime) -> list[Finished]:
-        """Every call logged at or after `since`, oldest first (for `geri stats`)."""
-        ...
-
-    def record_health(self, check: HealthCheck) -> None: ...
-
-    def health_history(self, model_id: str, limit: int = 100) -> list[HealthCheck]:
-        """The newest `limit` health checks of a model, newest first."""
-        ...
-
     def get_state(self, key: str) -> str | None: ...
 
     def set_state(self, key: str, value: str | None) -> None: ...
+
+
+class BudgetBook(Protocol):
+    """Spending limits, the ledger of what calls reserved and spent, and one-time claims (so a
+    budget alert or notice is given once across processes)."""
 
     def claim(self, key: str) -> bool:
         """Record `key` once: True for the one caller, across processes, that recorded it."""
@@ -209,6 +218,10 @@ class Store(Protocol):
         """What counts against `scope` since `since_us`: settled, and reserved and still live."""
         ...
 
+
+class AnswerCache(Protocol):
+    """Complete answers kept for identical requests."""
+
     def cache_get(self, key: str, now_us: int) -> str | None:
         """The cached answer under `key`, unless it expired."""
         ...
@@ -224,6 +237,10 @@ class Store(Protocol):
         ...
 
     def cache_stats(self, now_us: int) -> CacheStats: ...
+
+
+class Store(RequestLog, ModelTable, BudgetBook, AnswerCache, Protocol):
+    """Persistence for geri, by concern. Every method is safe to call from any thread."""
 
     def close(self) -> None: ...
 

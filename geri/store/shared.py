@@ -1,16 +1,18 @@
-"""The budget ledger, the response cache and the metrics query, in SQL that SQLite and
-PostgreSQL both speak.
+"""Every query of the store, in SQL that SQLite and PostgreSQL both speak.
 
-Written once, with `?` placeholders; each store supplies `_tx`, which runs a function inside
-one transaction that excludes other writers of the budget (SQLite: `BEGIN IMMEDIATE` locks
-the database; PostgreSQL: `_FOR_UPDATE` adds row locks on the limits a reservation touches,
-so reservations against different providers only meet on the shared all-cloud limit).
+Written once, with `?` placeholders; what the two spell differently (column types, the
+insertion-order column, how a moment is kept) is the store's `Dialect`. Each store supplies a
+connection: `_tx`, which runs a function inside one transaction that excludes other writers
+of the budget (SQLite: `BEGIN IMMEDIATE` locks the database; PostgreSQL: `_FOR_UPDATE` adds row
+locks on the limits a reservation touches, so reservations against different providers only meet
+on the shared all-cloud limit), and `_query` for one statement.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from geri.store.base import (
@@ -19,11 +21,17 @@ from geri.store.base import (
     BudgetLimit,
     CacheStats,
     Finished,
+    HealthCheck,
+    Outcome,
     Refusal,
+    RequestRecord,
     Reservation,
     Spend,
+    model_from_json,
+    model_to_json,
 )
-from geri.types import Period
+from geri.store.migrations import Dialect
+from geri.types import ModelInfo, Period
 
 Rows = list[tuple[Any, ...]]
 Execute = Callable[[str, Sequence[Any]], Rows]
@@ -36,20 +44,128 @@ _SPENT = (
 )
 
 
-class LedgerAndCache:
-    """Budget, cache and metrics methods of `Store`, on top of a store's `_tx` and `_query`."""
+class SqlStore(ABC):
+    """`Store`, on top of a connection's `_tx` and `_query` and the store's `dialect`."""
 
+    dialect: Dialect
     _FOR_UPDATE = ""
 
-    def _moment(self, moment: datetime) -> Any:
-        """`moment` as the store compares it with `requests.created_at`."""
-        return moment
-
+    @abstractmethod
     def _tx(self, work: Callable[[Execute], T]) -> T:
-        raise NotImplementedError
+        """`work(execute)` in one transaction that excludes other writers of the budget."""
 
+    @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
-        return self._tx(lambda execute: execute(sql, params))
+        """One statement; rows, or `[(rowcount,)]` for a statement that returns none."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def record_request(self, record: RequestRecord) -> None:
+        row = {
+            **{k: getattr(record, k) for k in RequestRecord.__slots__},
+            "created_at": self.dialect.moment_in(record.created_at),
+        }
+        self._query(
+            f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+
+    def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
+        names = RequestRecord.__slots__
+        rows = self._query(
+            f"SELECT {', '.join(names)} FROM requests "
+            f"ORDER BY created_at DESC, {self.dialect.order} DESC LIMIT ?",
+            (max(limit, 0),),
+        )
+        found = [dict(zip(names, values, strict=True)) for values in rows]
+        return [
+            RequestRecord(
+                **{
+                    **row,
+                    "created_at": self.dialect.moment_out(row["created_at"]),
+                    "streamed": bool(row["streamed"]),
+                    "cached": bool(row["cached"]),
+                }
+            )
+            for row in found
+        ]
+
+    def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
+        rows = self._query(
+            "SELECT status, latency_ms, ttft_ms FROM requests WHERE model = ? "
+            f"ORDER BY created_at DESC, {self.dialect.order} DESC LIMIT ?",
+            (model_id, limit),
+        )
+        return [Outcome(status, latency, ttft) for status, latency, ttft in rows]
+
+    def add_model(self, info: ModelInfo) -> bool:
+        [(count,)] = self._query(
+            "INSERT INTO models (id, provider, source, info, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            self._model_row(info),
+        )
+        return bool(count == 1)
+
+    def put_model(self, info: ModelInfo) -> None:
+        self._query(
+            "INSERT INTO models (id, provider, source, info, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, "
+            "source = excluded.source, info = excluded.info",
+            self._model_row(info),
+        )
+
+    def remove_model(self, model_id: str) -> bool:
+        [(count,)] = self._query("DELETE FROM models WHERE id = ?", (model_id,))
+        return bool(count == 1)
+
+    def get_model(self, model_id: str) -> ModelInfo | None:
+        rows = self._query("SELECT info FROM models WHERE id = ?", (model_id,))
+        return model_from_json(rows[0][0]) if rows else None
+
+    def list_models(self) -> list[ModelInfo]:
+        rows = self._query(f"SELECT info FROM models ORDER BY added_at, {self.dialect.order}")
+        return [model_from_json(r[0]) for r in rows]
+
+    def _model_row(self, info: ModelInfo) -> tuple[Any, ...]:
+        added = self.dialect.moment_in(datetime.now(UTC))
+        return (info.id, info.provider, info.source, model_to_json(info), added)
+
+    def record_health(self, check: HealthCheck) -> None:
+        self._query(
+            "INSERT INTO health (model_id, checked_at, ok, latency_ms, error) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                check.model_id,
+                self.dialect.moment_in(check.checked_at),
+                check.ok,
+                check.latency_ms,
+                check.error,
+            ),
+        )
+
+    def health_history(self, model_id: str, limit: int = 100) -> list[HealthCheck]:
+        rows = self._query(
+            "SELECT model_id, checked_at, ok, latency_ms, error FROM health WHERE model_id = ? "
+            f"ORDER BY checked_at DESC, {self.dialect.order} DESC LIMIT ?",
+            (model_id, limit),
+        )
+        moment = self.dialect.moment_out
+        return [HealthCheck(m, moment(at), bool(ok), lat, err) for m, at, ok, lat, err in rows]
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM state WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._query("DELETE FROM state WHERE key = ?", (key,))
+        else:
+            self._query(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def claim(self, key: str) -> bool:
         [(count,)] = self._query(
@@ -143,7 +259,7 @@ class LedgerAndCache:
     def finished_since(self, since: datetime) -> list[Finished]:
         rows = self._query(
             f"SELECT {FINISHED_COLUMNS} FROM requests WHERE created_at >= ? ORDER BY created_at",
-            (self._moment(since),),
+            (self.dialect.moment_in(since),),
         )
         return [Finished(m, p, s, lat, t, i, o, c, bool(h)) for m, p, s, lat, t, i, o, c, h in rows]
 
