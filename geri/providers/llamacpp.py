@@ -19,7 +19,6 @@ Key decisions:
 from __future__ import annotations
 
 import asyncio
-import codecs
 import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -35,6 +34,7 @@ from geri.errors import (
     ProviderError,
 )
 from geri.providers.base import ProviderContext
+from geri.providers.decoding import decode
 from geri.providers.gguf import read_gguf
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
 
@@ -48,7 +48,6 @@ CHATML_TEMPLATE = (
 CHATML_STOPS = ("<|im_end|>", "<|im_start|>")
 
 # llama-cpp-python's own sampling defaults, so geri and a direct call sample alike
-TOP_K, MIN_P, REPEAT_PENALTY = 40, 0.05, 1.0
 
 
 def default_threads() -> int:
@@ -274,8 +273,9 @@ class LlamaCppProvider:
                 llm.set_seed(request.seed)
             budget = min(request.max_tokens, window - len(tokens))
             try:
-                produced, finish = _decode(
-                    loaded, tokens, request, (*request.stop, *stops), budget, on_text, cancel
+                stopping = (*request.stop, *stops)
+                produced, finish = decode(
+                    llm, loaded.is_end, tokens, request, stopping, budget, on_text, cancel
                 )
             except RuntimeError as exc:
                 raise ProviderError(f"llama.cpp failed while generating: {exc}") from exc
@@ -351,72 +351,3 @@ def vision_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         parts += [{"type": "image_url", "image_url": {"url": i.data_url()}} for i in m.images]
         out.append({"role": m.role, "content": parts})
     return out
-
-
-def _decode(
-    loaded: _Loaded,
-    tokens: list[int],
-    request: ChatRequest,
-    stops: Sequence[str],
-    budget: int,
-    on_text: Callable[[str], object],
-    cancel: threading.Event,
-) -> tuple[int, FinishReason]:
-    """The token loop: sample, detokenize incrementally, honour stop strings and the budget.
-
-    Text that could be the start of a stop string is held back until it is known not to be,
-    so a stop string never leaks into the output, even split across tokens; everything else
-    is handed on at once.
-    """
-    llm = loaded.llm
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    pending, produced = "", 0
-    finish: FinishReason = "length"
-    generator = llm.generate(
-        tokens,
-        top_k=TOP_K,
-        top_p=request.top_p,
-        min_p=MIN_P,
-        temp=request.temperature,
-        repeat_penalty=REPEAT_PENALTY,
-    )
-    try:
-        for token in generator if budget > 0 else ():
-            if cancel.is_set():
-                return produced, "cancelled"
-            if loaded.is_end(token):
-                finish = "stop"
-                break
-            produced += 1
-            pending += decoder.decode(llm.detokenize([token]))
-            cut = min((i for i in (pending.find(s) for s in stops) if i >= 0), default=-1)
-            if cut >= 0:
-                pending, finish = pending[:cut], "stop"
-                break
-            ready = len(pending) - _stop_prefix_at_end(pending, stops)
-            if ready > 0:
-                on_text(pending[:ready])
-                pending = pending[ready:]
-            if produced >= budget:
-                break
-    finally:
-        generator.close()
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        on_text(pending)
-    return produced, finish
-
-
-def _stop_prefix_at_end(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest end of `text` that begins some stop string.
-
-    >>> _stop_prefix_at_end("Hello <|im", ["<|im_end|>"])
-    4
-    """
-    longest = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:k]):
-                longest = k
-                break
-    return longest

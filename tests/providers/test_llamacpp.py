@@ -15,7 +15,8 @@ import pytest
 from geri.errors import ContextTooLong, ModelFileError
 from geri.keys import KeyStore
 from geri.providers.base import Provider, ProviderContext
-from geri.providers.llamacpp import LlamaCppProvider, _stop_prefix_at_end, default_threads
+from geri.providers.decoding import stop_prefix_at_end
+from geri.providers.llamacpp import LlamaCppProvider, default_threads
 from geri.settings import Performance, Settings
 from geri.types import ChatRequest, Message, ModelInfo
 
@@ -101,9 +102,9 @@ async def test_stop_strings_end_the_answer_without_leaking(smol: LlamaCppProvide
 
 
 def test_a_stop_string_split_across_tokens_is_held_back() -> None:
-    assert _stop_prefix_at_end("Hello <|im", ["<|im_end|>"]) == 4
-    assert _stop_prefix_at_end("Hello", ["<|im_end|>"]) == 0
-    assert _stop_prefix_at_end("ab", ["b", "bcd"]) == 1
+    assert stop_prefix_at_end("Hello <|im", ["<|im_end|>"]) == 4
+    assert stop_prefix_at_end("Hello", ["<|im_end|>"]) == 0
+    assert stop_prefix_at_end("ab", ["b", "bcd"]) == 1
 
 
 async def test_counts_tokens_with_the_model_tokenizer(smol: LlamaCppProvider) -> None:
