@@ -1,15 +1,22 @@
 """Answering on the terminal, shared by `geri ask` and `geri vision`: the answer streamed to
-stdout as it comes (or printed once complete), notices on stderr where they happen."""
+stdout as it comes (or printed once complete), notices on stderr where they happen; by the
+engine in this process, or by the user's running daemon, which keeps models loaded."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 from geri.cli import render
 from geri.types import Chunk, Request, Result
+
+if TYPE_CHECKING:
+    from geri.settings import PromptSettings
+    from geri.types import Document
 
 
 class Answerer(Protocol):
@@ -56,3 +63,61 @@ def _from_cache(result: Result, quiet: bool) -> None:
     """One quiet line on stderr when the answer is a stored one (`--json` says `cached`)."""
     if result.cached and not quiet:
         render.aside("(answered from the cache; --no-cache asks the model afresh)")
+
+
+@dataclass(frozen=True, slots=True)
+class Documents:
+    """RAG documents to load: a path (or '-' with the bytes already read from stdin)."""
+
+    source: str
+    data: bytes | None = None
+
+    def load(self, limits: PromptSettings) -> tuple[Document, ...]:
+        from geri.prompt.rag import load_documents
+
+        return load_documents(
+            self.source,
+            data=self.data,
+            max_bytes=limits.max_rag_bytes,
+            max_documents=limits.max_documents,
+        )
+
+
+def answer_here_or_in_daemon(
+    request: Request,
+    documents: Documents | None,
+    *,
+    streaming: bool,
+    quiet: bool,
+    in_process: bool,
+) -> Result:
+    """Answer `request` on the terminal: by the running daemon if there is one (unless
+    `in_process`), else by an engine in this process. RAG files are read here either way."""
+    from geri.daemon.control import running
+    from geri.paths import Paths
+
+    async def work(answerer: Answerer, limits: PromptSettings) -> Result:
+        full = request
+        if documents is not None:
+            full = replace(request, documents=documents.load(limits))
+        return await answer(answerer, full, streaming, quiet)
+
+    paths = Paths.from_env()
+    daemon = None if in_process else running(paths)
+    try:
+        if daemon is None:
+            from geri.cli.common import with_engine
+
+            return with_engine(lambda engine: work(engine, engine.settings.prompt))
+
+        async def via_daemon() -> Result:
+            from geri.settings import load_settings
+            from geri.wire.client import DaemonClient
+
+            async with DaemonClient(daemon) as client:
+                return await work(client, load_settings(paths.settings_file).prompt)
+
+        return asyncio.run(via_daemon())
+    except KeyboardInterrupt:
+        render.notice("\nInterrupted; the partial answer is in 'geri logs'.")
+        sys.exit(130)

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from geri.cli import render
-from geri.cli.answer import Answerer, answer
-from geri.cli.common import piped_stdin, with_engine
+from geri.cli.answer import Documents, answer_here_or_in_daemon
+from geri.cli.common import piped_stdin
 from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_from
 from geri.errors import InputError
-
-if TYPE_CHECKING:
-    from geri.settings import PromptSettings
-    from geri.types import Result
-    from geri.wire import DaemonAddress
 
 
 def ask(
@@ -93,6 +85,32 @@ def ask(
     """
     from geri.types import Request
 
+    text, rag_data = _prompt_and_documents(prompt, rag)
+    request = Request(
+        text,
+        system=system,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        constraints=constraints_from(local_only, max_cost, max_latency, min_context),
+        use_cache=not no_cache,
+    )
+    where = Documents(rag, rag_data) if rag is not None else None
+    result = answer_here_or_in_daemon(
+        request, where, streaming=not no_stream, quiet=json_output, in_process=no_daemon
+    )
+    if explain and result.context is not None:
+        render.context_report(result.context)
+    if json_output:
+        render.print_json(result.as_dict())
+    elif no_stream:
+        render.write(result.text + "\n")
+
+
+def _prompt_and_documents(prompt: str | None, rag: str | None) -> tuple[str, bytes | None]:
+    """The text to ask (piped text first, then the prompt) and, for `--rag -`, the documents
+    read from stdin instead."""
     stdin = piped_stdin()
     rag_data = None
     if rag == "-":
@@ -104,67 +122,4 @@ def ask(
     text = "\n\n".join(part for part in (stdin, prompt) if part and part.strip())
     if not text:
         raise InputError('Nothing to ask: give a prompt, e.g. geri ask "Why is the sky blue?"')
-    request = Request(
-        text,
-        system=system,
-        model=model,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        seed=seed,
-        constraints=constraints_from(local_only, max_cost, max_latency, min_context),
-        use_cache=not no_cache,
-    )
-    streaming = not no_stream
-
-    async def work(answerer: Answerer, limits: PromptSettings) -> Result:
-        full = request
-        if rag is not None:
-            from dataclasses import replace
-
-            from geri.prompt.rag import load_documents
-
-            documents = load_documents(
-                rag,
-                data=rag_data,
-                max_bytes=limits.max_rag_bytes,
-                max_documents=limits.max_documents,
-            )
-            full = replace(request, documents=documents)
-        return await answer(answerer, full, streaming, json_output)
-
-    try:
-        daemon = None if no_daemon else _daemon()
-        if daemon is None:
-            result = with_engine(lambda engine: work(engine, engine.settings.prompt))
-        else:
-            result = asyncio.run(_via(daemon, work))
-    except KeyboardInterrupt:
-        render.notice("\nInterrupted; the partial answer is in 'geri logs'.")
-        sys.exit(130)
-    if explain and result.context is not None:
-        render.context_report(result.context)
-    if json_output:
-        render.print_json(result.as_dict())
-    elif not streaming:
-        render.write(result.text + "\n")
-
-
-def _daemon() -> DaemonAddress | None:
-    """The running daemon, if any (grpc is imported only when there is one)."""
-    from geri.daemon.control import running
-    from geri.paths import Paths
-
-    return running(Paths.from_env())
-
-
-async def _via(
-    found: DaemonAddress, work: Callable[[Answerer, PromptSettings], Awaitable[Result]]
-) -> Result:
-    """Run `work` with the daemon standing in for the engine."""
-    from geri.paths import Paths
-    from geri.settings import load_settings
-    from geri.wire.client import DaemonClient
-
-    limits = load_settings(Paths.from_env().settings_file).prompt  # RAG files are read here
-    async with DaemonClient(found) as client:
-        return await work(client, limits)
+    return text, rag_data
