@@ -1,6 +1,6 @@
 """Writes the generated parts of docs/: the configuration reference, from the settings schema
-(geri/settings/schema.py), and the gRPC reference, from the .proto files (every service, RPC, message
-and field, with the comments written next to them). tests/test_docs.py fails until both are
+(geri/settings/schema.py), and the gRPC reference, from the .proto files (every service, RPC,
+message and field, with the comments written next to them). tests/test_docs.py fails until both are
 current.
 
     python scripts/gen_docs.py [OUT_DIR]
