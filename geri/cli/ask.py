@@ -8,7 +8,7 @@ import typer
 
 from geri.cli import render
 from geri.cli.answer import Documents, answer_here_or_in_daemon
-from geri.cli.common import piped_stdin
+from geri.cli.common import piped_bytes, piped_text
 from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_from
 from geri.errors import InputError
 
@@ -111,14 +111,19 @@ def ask(
 def _prompt_and_documents(prompt: str | None, rag: str | None) -> tuple[str, bytes | None]:
     """The text to ask (piped text first, then the prompt) and, for `--rag -`, the documents
     read from stdin instead."""
-    stdin = piped_stdin()
-    rag_data = None
+    stdin, rag_data = None, None
     if rag == "-":
         if not prompt:
             raise InputError(
                 "With --rag -, stdin holds the documents: give the prompt as an argument."
             )
-        rag_data, stdin = (stdin or "").encode("utf-8"), None
+        from geri.paths import Paths
+        from geri.settings import load_settings
+
+        limit = load_settings(Paths.from_env().settings_file).prompt.max_rag_bytes
+        rag_data = piped_bytes(limit, "prompt.max_rag_bytes") or b""
+    else:
+        stdin = piped_text()
     text = "\n\n".join(part for part in (stdin, prompt) if part and part.strip())
     if not text:
         raise InputError('Nothing to ask: give a prompt, e.g. geri ask "Why is the sky blue?"')

@@ -7,12 +7,16 @@ import os
 import stat
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
+
+from geri.errors import InputError
+from geri.inputs import read_capped
 
 if TYPE_CHECKING:
     from geri.engine import Engine
 
 T = TypeVar("T")
+PIPED_TEXT_LIMIT = 16 * 2**20  # a prompt or a key on stdin; far beyond any context window
 
 
 def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
@@ -33,17 +37,11 @@ def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def piped_stdin() -> str | None:
-    """The text piped into stdin (see `piped_bytes`), decoded as UTF-8."""
-    data = piped_bytes()
-    return data.decode("utf-8", errors="replace") if data else None
+def piped() -> BinaryIO | None:
+    """stdin when something is piped or redirected into it, else None.
 
-
-def piped_bytes() -> bytes | None:
-    """The text piped or redirected into stdin, or None when stdin is a terminal or empty device.
-
-    Only pipes and regular files are read, so a terminal, /dev/null or a closed stdin never
-    makes geri wait for input that will not come.
+    Only pipes and regular files count, so a terminal, /dev/null or a closed stdin never makes
+    geri wait for input that will not come.
     """
     try:
         mode = os.fstat(sys.stdin.fileno()).st_mode
@@ -51,4 +49,23 @@ def piped_bytes() -> bytes | None:
         return None
     if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
         return None
-    return sys.stdin.buffer.read() or None
+    return sys.stdin.buffer
+
+
+def piped_bytes(limit: int, setting: str | None = None) -> bytes | None:
+    """What is piped into stdin, read up to `limit` bytes and refused beyond; None if nothing."""
+    stream = piped()
+    return (read_capped(stream, limit, "stdin", setting) or None) if stream else None
+
+
+def piped_text(limit: int = PIPED_TEXT_LIMIT) -> str | None:
+    """The text piped into stdin, which must be UTF-8, like a file's; None if nothing."""
+    data = piped_bytes(limit)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"The text on stdin is not valid UTF-8 (byte {exc.start}); convert it to UTF-8."
+        ) from None

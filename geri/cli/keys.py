@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 import typer
 
 from geri.cli import render
-from geri.cli.common import piped_stdin, with_engine
+from geri.cli.common import piped_text, with_engine
 from geri.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ Provider = Annotated[str, typer.Argument(help="Provider name: openai, anthropic,
 
 
 def _read_key(provider: str) -> str:
-    piped = piped_stdin()
+    piped = piped_text(64 * 1024)
     if piped is not None:
         return piped.strip()
     if not sys.stdin.isatty():

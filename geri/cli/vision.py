@@ -8,7 +8,7 @@ import typer
 
 from geri.cli import render
 from geri.cli.answer import answer
-from geri.cli.common import piped_bytes, with_engine
+from geri.cli.common import piped, with_engine
 from geri.cli.constraints import AnswerOptions
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def vision(
     from geri.types import Request
 
     template = Request("", max_tokens=max_tokens, temperature=temperature, use_cache=not no_cache)
-    stdin = piped_bytes() if source == "-" else None
+    stdin = piped() if source == "-" else None
 
     async def work(engine: Engine) -> None:
         from geri.vision.processor import VisionProcessor

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geri.errors import InputError
+from geri.inputs import read_file
 from geri.types import Document
 
 MAX_ID_CHARS = 256
@@ -105,20 +106,7 @@ def load_documents(
 
 
 def _read(path: Path, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(
-                f"RAG file {path} is {size:,} bytes; the limit is {max_bytes:,} "
-                "(prompt.max_rag_bytes in the settings)."
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"RAG file {path} does not exist.") from None
-    except IsADirectoryError:
-        raise InputError(f"RAG file {path} is a directory.") from None
-    except PermissionError:
-        raise InputError(f"Cannot read RAG file {path}: permission denied.") from None
+    return read_file(path, max_bytes, "RAG file", "prompt.max_rag_bytes")
 
 
 def _parse(text: str, name: str) -> tuple[list[Any], list[int]]:

@@ -13,12 +13,14 @@ hostile or corrupt header fails fast with `ModelFileError` instead of allocating
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geri.errors import ModelFileError
+from geri.errors import InputError, ModelFileError
+from geri.inputs import open_regular
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -206,8 +208,8 @@ def read_gguf(path: Path) -> GGUFInfo:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            size = path.stat().st_size
+        with open_regular(path, "Model file") as fh:
+            size = os.fstat(fh.fileno()).st_size
             head = fh.read(4)
             if head != MAGIC:
                 raise ModelFileError(
@@ -217,14 +219,12 @@ def read_gguf(path: Path) -> GGUFInfo:
                 )
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 return _parse(buf, path, size)
-    except FileNotFoundError:
-        raise ModelFileError(
-            f"Model file {path} does not exist. Check the path, or run 'geri models list'."
-        ) from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path} is a directory, not a .gguf file.") from None
-    except PermissionError:
-        raise ModelFileError(f"Cannot read {path}: permission denied.") from None
+    except InputError as exc:  # missing, unreadable, or not a regular file (never opened)
+        if not path.exists():
+            raise ModelFileError(
+                f"Model file {path} does not exist. Check the path, or run 'geri models list'."
+            ) from None
+        raise ModelFileError(str(exc)) from None
 
 
 def _parse(buf: mmap.mmap, path: Path, size: int) -> GGUFInfo:

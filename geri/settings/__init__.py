@@ -9,13 +9,15 @@ field and what is allowed there.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from geri.errors import ConfigError
+from geri.errors import ConfigError, InputError
+from geri.inputs import read_file
 from geri.settings.schema import (
     BitNet,
     Budgets,
@@ -43,16 +45,17 @@ from geri.settings.schema import (
 )
 
 T = TypeVar("T")
+SETTINGS_LIMIT = 1 << 20  # a settings file is a few KiB; a larger one is not a settings file
 
 
 def load_settings(path: Path) -> Settings:
     """Read and validate the settings file; a missing file gives the defaults."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return Settings()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read settings file {path}: {exc.strerror}") from exc
+    try:
+        raw = read_file(path, SETTINGS_LIMIT, "Settings file")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = json.loads(raw)
     except UnicodeDecodeError as exc:

@@ -10,12 +10,14 @@ scaled so its longest side fits, and encoded as PNG (transparency) or JPEG.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from geri.errors import InputError
+from geri.inputs import open_regular, read_capped
 from geri.settings import Vision as VisionSettings
 from geri.specs import ImageRules
 from geri.types import Image
@@ -38,34 +40,36 @@ class Media:
     path: Path | None = None
 
 
-def read_media(source: str, *, stdin: bytes | None, limits: VisionSettings) -> Media:
-    """`source` (a file path, an http(s) URL, or '-' for stdin) sniffed as image or video."""
+def read_media(source: str, *, stdin: BinaryIO | None, limits: VisionSettings) -> Media:
+    """`source` (a file path, an http(s) URL, or '-' for stdin) sniffed as image or video.
+
+    Stdin is read up to the video limit and no further; a file must be a regular file within
+    the image limit, or the video limit for a video.
+    """
     image_max, video_max = limits.max_input_mb * 2**20, limits.max_video_mb * 2**20
     if source == "-":
-        if not stdin:
+        data = read_capped(stdin, video_max, "stdin", "vision.max_video_mb") if stdin else b""
+        if not data:
             raise InputError("Nothing on stdin: pipe an image or video in, or give a file.")
-        return _sniffed("stdin", _capped(stdin, "stdin", video_max), image_max)
+        return _sniffed("stdin", data, image_max)
     if source.startswith(("http://", "https://")):
         return _sniffed(source, _fetch(source, video_max, limits.url_timeout), image_max)
     path = Path(source).expanduser()
-    try:
-        with path.open("rb") as file:
-            head = file.read(64)
-            size = path.stat().st_size
-            if looks_like_video(head):
-                return Media(source, True, path=path)
-            if size > image_max:
-                raise InputError(
-                    f"{source} is {size / 2**20:.0f} MiB, over the {limits.max_input_mb} MiB "
-                    "image limit (vision.max_input_mb)."
-                )
-            return Media(source, False, head + file.read())
-    except FileNotFoundError:
-        raise InputError(f"No such file: {source}.") from None
-    except IsADirectoryError:
-        raise InputError(f"{source} is a directory: give an image or video file.") from None
-    except PermissionError:
-        raise InputError(f"Cannot read {source}: permission denied.") from None
+    if not path.exists():
+        raise InputError(f"No such file: {source}.")
+    with open_regular(path, "The input") as file:
+        head = file.read(64)
+        size = os.fstat(file.fileno()).st_size
+        video = looks_like_video(head)
+        limit, setting = (video_max, "max_video_mb") if video else (image_max, "max_input_mb")
+        if size > limit:
+            raise InputError(
+                f"{source} is {size / 2**20:.0f} MiB, over the {limit // 2**20} MiB "
+                f"{'video' if video else 'image'} limit (vision.{setting})."
+            )
+        if video:
+            return Media(source, True, path=path)
+        return Media(source, False, head + read_capped(file, image_max, source))
 
 
 def _sniffed(name: str, data: bytes, image_max: int) -> Media:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from geri.engine import Engine
 from geri.errors import InputError, ModelNotFound
@@ -101,7 +101,7 @@ class VisionProcessor:
         image = await self.fit(decoded, data, info)
         return self.request(template, info, image, question or IMAGE_QUESTION), info
 
-    async def read(self, source: str, stdin: bytes | None) -> Media:
+    async def read(self, source: str, stdin: BinaryIO | None) -> Media:
         """An image or video from a path, a URL or stdin (`-`), within the vision limits."""
         return await asyncio.to_thread(
             read_media, source, stdin=stdin, limits=self.engine.settings.vision

@@ -112,7 +112,7 @@ def test_sources_files_stdin_and_urls(tmp_path: Path) -> None:
     png = image_bytes("PNG")
     (tmp_path / "a.png").write_bytes(png)
     assert read_media(str(tmp_path / "a.png"), stdin=None, limits=Vision()).data == png
-    from_stdin = read_media("-", stdin=png, limits=Vision())
+    from_stdin = read_media("-", stdin=io.BytesIO(png), limits=Vision())
     assert (from_stdin.name, from_stdin.data, from_stdin.video) == ("stdin", png, False)
     video = make_video(tmp_path / "v.mp4", [((1, 2, 3), 0.5)])
     on_disk = read_media(str(video), stdin=None, limits=Vision())

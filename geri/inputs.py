@@ -1,0 +1,93 @@
+"""Reading what users hand geri: files and stdin, bounded in size and never blocking on open.
+
+Only regular files are read (stdin excepted): a device such as /dev/zero never ends, a FIFO
+makes `open` wait for a writer that may never come, and both report a size of 0, so a limit
+checked against `st_size` guards nothing. So a file is opened with O_NONBLOCK (a FIFO then opens
+at once and is refused), checked to be a regular file, and read with the byte limit enforced
+while reading; stdin is read the same way. Every failure is an `InputError` that names the
+input, what is wrong and, for a limit, the setting that raises it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from geri.errors import InputError
+
+CHUNK = 1 << 16
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: Path, what: str) -> BinaryIO:
+    """`path` opened for reading, refused unless it is a regular file (never waits on a FIFO).
+
+    `what` names the input in messages, e.g. "RAG file".
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist.") from None
+    except PermissionError:
+        raise InputError(f"Cannot read {what} {path}: permission denied.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot open {what} {path}: {exc.strerror}.") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise InputError(f"{what} {path} is {kind}; give a regular file.")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_file(path: Path, limit: int, what: str, setting: str | None = None) -> bytes:
+    """The bytes of the regular file `path`, refused beyond `limit` bytes.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"hello") and f.flush()
+    ...     read_file(Path(f.name), 10, "file")
+    b'hello'
+    """
+    where = f" ({setting} in the settings)" if setting else ""
+    with open_regular(path, what) as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > limit:  # refused before a byte is read
+            raise InputError(f"{what} {path} is {size:,} bytes; the limit is {limit:,}{where}.")
+        return read_capped(file, limit, f"{what} {path}", setting)
+
+
+def read_capped(stream: BinaryIO, limit: int, what: str, setting: str | None = None) -> bytes:
+    """Everything `stream` holds, read in chunks and refused as soon as it passes `limit`, so
+    an endless or huge input costs at most `limit` bytes of memory."""
+    chunks, total = [], 0
+    try:
+        while chunk := stream.read(min(CHUNK, limit + 1 - total)):
+            total += len(chunk)
+            if total > limit:
+                where = f" ({setting} in the settings)" if setting else ""
+                raise InputError(f"{what} is larger than the {_size(limit)} limit{where}.")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise InputError(f"Cannot read {what}: {exc.strerror or exc}.") from None
+    return b"".join(chunks)
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:g} {unit}"
+    return f"{nbytes} bytes"
