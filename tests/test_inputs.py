@@ -186,3 +186,8 @@ def test_read_capped_reads_no_further_than_one_chunk_past_the_limit() -> None:
     with pytest.raises(InputError):
         read_capped(io.BufferedReader(stream), 10 * 2**20, "endless")
     assert stream.served <= 11 * 2**20
+
+
+def test_an_argument_that_is_not_utf8_is_refused_clearly(geri_home: Path) -> None:
+    for args in (("ask", "caf\udce9"), ("ask", "-s", "\udcff", "hello")):  # raw bytes E9, FF
+        refused(geri(geri_home, *args), "not valid UTF-8")

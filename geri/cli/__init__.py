@@ -11,15 +11,30 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from geri.errors import GeriError
+from geri.errors import GeriError, InputError
+
+
+def _utf8(args: Sequence[str]) -> None:
+    """Refuse arguments that are not valid UTF-8 (Python keeps their bytes as surrogates,
+    which would fail much later, wherever the text is first encoded)."""
+    for n, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"Argument {n} is not valid UTF-8 (at character {exc.start + 1}); "
+                "pass text in UTF-8."
+            ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from geri.cli import render
     from geri.cli.app import command
 
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        command()(args=list(argv) if argv is not None else None, prog_name="geri")
+        _utf8(args)
+        command()(args=args, prog_name="geri")
     except GeriError as exc:
         render.error(str(exc))
         sys.exit(exc.exit_code)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from geri.cli import render
+from geri.errors import InputError
+
+if TYPE_CHECKING:
+    from geri.settings import Daemon
 
 app = typer.Typer(
     help="Serve the engine over gRPC (WolfService, VisionService, StatsService; see "
@@ -23,7 +28,9 @@ def daemon(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port (default 50051).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="TCP port (default 50051; 0: any free).")
+    ] = None,
     socket: Annotated[
         Path | None, typer.Option(help="Listen on this Unix socket (mode 0600) instead.")
     ] = None,
@@ -33,7 +40,9 @@ def daemon(
     ] = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics."),
+        typer.Option(
+            min=0, max=65535, help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics."
+        ),
     ] = None,
 ) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
@@ -60,13 +69,26 @@ def daemon(
         }.items()
         if value is not None
     }
-    settings = settings.model_copy(update={"daemon": settings.daemon.model_copy(update=overrides)})
+    settings = settings.model_copy(update={"daemon": _daemon_options(settings.daemon, overrides)})
 
     async def run() -> None:
         server = DaemonServer(paths, settings, own_logging=True)
         await server.run()  # it logs where it listens
 
     asyncio.run(run())
+
+
+def _daemon_options(options: Daemon, overrides: Mapping[str, object]) -> Daemon:
+    """`options` with the command line's values, validated like the settings file."""
+    from pydantic import ValidationError
+
+    from geri.settings import Daemon
+
+    try:
+        return Daemon.model_validate({**options.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"Invalid daemon option: {problems}.") from None
 
 
 @app.command("status")

@@ -126,6 +126,8 @@ class DaemonServer:
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
+                # a port another process holds is refused, never shared with it
+                ("grpc.so_reuseport", 0),
             ],
         )
         wolf_pb2_grpc.add_WolfServiceServicer_to_server(WolfServicer(self.state), self.server)
@@ -152,7 +154,7 @@ class DaemonServer:
         if options.socket is not None:
             path = options.socket.expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.unlink(missing_ok=True)
+            _clear_stale_socket(path)
             old = os.umask(0o177)  # the socket is created 0600
             try:
                 self.server.add_insecure_port(f"unix:{path}")
@@ -160,9 +162,15 @@ class DaemonServer:
                 os.umask(old)
             address = f"unix:{path}"
         else:
-            port = self.server.add_insecure_port(f"{options.host}:{options.port}")
+            try:
+                port = self.server.add_insecure_port(f"{options.host}:{options.port}")
+            except RuntimeError:
+                port = 0
             if port == 0:
-                raise ConfigError(f"Cannot listen on {options.host}:{options.port}.")
+                raise ConfigError(
+                    f"Cannot listen on {options.host}:{options.port}: the port is in use (another "
+                    "daemon?) or the address is not this machine's. Choose another with --port."
+                )
             address = f"{options.host}:{port}"
         token_file = str(options.token_file) if options.token_file else None
         self.listening = Listening(address, os.getpid(), token_file)
@@ -252,6 +260,9 @@ class DaemonServer:
             except ConfigError as exc:
                 log.error("settings not reloaded, the file is invalid: %s", exc)
                 continue
+            except Exception:  # whatever the file holds, the watcher keeps watching
+                log.exception("settings not reloaded: reading %s failed", path)
+                continue
             self.settings = settings
             self.state.engine.reload(settings)
             self._configure_logging()
@@ -269,6 +280,29 @@ class DaemonServer:
                 }
             )
         )
+
+
+def _clear_stale_socket(path: Path) -> None:
+    """Make room for the daemon's socket at `path`: only a socket no process listens on is
+    removed; anything else there (a file, a directory, a live socket) is refused."""
+    import socket
+    import stat
+
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"{path} exists and is not a socket; choose another --socket path.")
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            path.unlink()  # stale: left by a daemon that is gone
+            return
+        except OSError as exc:
+            raise ConfigError(f"Cannot use the socket {path}: {exc.strerror}.") from None
+    raise ConfigError(f"Another process is listening on {path}; stop it or choose another path.")
 
 
 def _mtime(path: Path) -> float | None:

@@ -60,6 +60,8 @@ def load_settings(path: Path) -> Settings:
         data = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"Settings file {path} is not UTF-8 text.") from exc
+    except RecursionError:
+        raise ConfigError(f"Settings file {path} is nested too deeply to be settings.") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"Settings file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from geri.errors import StoreError
+
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
@@ -174,6 +176,13 @@ def apply(
     table = f"migrations (name TEXT PRIMARY KEY, applied_at {dialect.moment})"
     execute(f"CREATE TABLE IF NOT EXISTS {table}", ())
     done = {row[0] for row in execute("SELECT name FROM migrations", ())}
+    unknown = sorted(done - {m.__name__ for m in migrations})
+    if unknown:
+        raise StoreError(
+            f"The database was set up by a newer geri (its schema has {unknown[-1]}, which "
+            "this version does not know): upgrade geri, or point GERI_STORE or GERI_HOME at "
+            "another database."
+        )
     applied = []
     for migration in migrations:
         if migration.__name__ in done:

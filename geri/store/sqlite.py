@@ -8,6 +8,7 @@ are the shared ones (`geri.store.shared`); this module is the connection.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -40,6 +41,7 @@ class SQLiteStore(SqlStore):
             _wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._conn = conn
+            self._file = _identity(path)
             self._tx(lambda execute: apply(execute, SQLITE))
         except sqlite3.Error as exc:
             raise StoreError(
@@ -52,6 +54,7 @@ class SQLiteStore(SqlStore):
     def _tx(self, work: Callable[[Execute], T]) -> T:
         """Run `work` in a `BEGIN IMMEDIATE` transaction: no other writer, in any process."""
         with self._lock:
+            self._still_there()
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -67,14 +70,33 @@ class SQLiteStore(SqlStore):
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         with self._lock:
+            self._still_there()
             try:
                 return _execute(self._conn)(sql, params)
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot use {self.path}: {exc}.") from exc
 
+    def _still_there(self) -> None:
+        """Refuse to go on when the file was deleted or replaced under this process: SQLite
+        would keep writing to the vanished file, and every row would be lost."""
+        if _identity(self.path) != self._file:
+            raise StoreError(
+                f"The database {self.path} was removed or replaced while geri was using it; "
+                "nothing more is written to it. Restart geri (or the daemon) to use the file "
+                "that is there now."
+            )
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _wal(conn: sqlite3.Connection) -> None:

@@ -166,3 +166,37 @@ def test_many_processes_create_and_write_one_store(location: str) -> None:
     assert len(store.recent_requests(10_000)) == WRITERS * WRITES_EACH
     store.close()
     assert len(_migration_names(location)) == len(sqlite_migrations.MIGRATIONS)
+
+
+def test_a_database_from_a_newer_geri_is_refused_by_name(location: str) -> None:
+    open_store(location).close()
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("INSERT INTO migrations (name) VALUES ('m999_from_the_future')")
+    else:
+        with sqlite3.connect(location) as conn:
+            conn.execute("INSERT INTO migrations (name) VALUES ('m999_from_the_future')")
+    with pytest.raises(StoreError, match=r"newer geri.*m999_from_the_future"):
+        open_store(location)
+
+
+def test_an_unknown_store_scheme_is_refused() -> None:
+    with pytest.raises(StoreError, match="Unknown store 'mysql://u:\\*\\*\\*@h/db'"):
+        open_store("mysql://u:p@h/db")
+
+
+def test_a_sqlite_file_removed_under_a_running_store_is_never_written_silently(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "g.db"
+    store = open_store(path)
+    store.set_state("k", "v")
+    for sidecar in (path, path.with_name("g.db-wal"), path.with_name("g.db-shm")):
+        sidecar.unlink(missing_ok=True)
+    with pytest.raises(StoreError, match="removed or replaced"):
+        store.set_state("k", "w")
+    open_store(path).close()  # a new file at the same path: still not the one this store had
+    with pytest.raises(StoreError, match="removed or replaced"):
+        store.get_state("k")
