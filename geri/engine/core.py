@@ -24,7 +24,8 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, suppress
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 
 AUTO = "auto"
 log = logging.getLogger("geri.engine")
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class Engine(Steps, FrontDoor):
@@ -119,6 +121,7 @@ class Engine(Steps, FrontDoor):
         self.ledger = Ledger(store, lambda: self.settings.budgets, now)
         self.notifier = Notifier(lambda: self.settings.notifications, self.http, now)
         self.metrics = Metrics()
+        self._pruned_at = datetime.min.replace(tzinfo=UTC)
         self._providers: dict[str, Provider] = {}
         self._counters: dict[str, TokenCounter] = {}
         self.caller = Caller(
@@ -357,9 +360,20 @@ class Engine(Steps, FrontDoor):
     def _persist(
         self, record: RequestRecord, hold: Hold | None, key: str | None, answer: Cached | None
     ) -> list[str]:
-        """The store's side of `_finish`, in one worker thread; returns budget alerts."""
+        """The store's side of `_finish`, in one worker thread; returns budget alerts.
+
+        The request log keeps the texts only if `logging.request_text` says so, and at most
+        `logging.retention` days of calls (pruned at most hourly per process).
+        """
         alerts = self.ledger.settle(hold, record.cost_micros) if hold is not None else []
+        options = self.settings.logging
+        if not options.request_text:
+            record = replace(record, prompt="[]", response="")
         self.store.record_request(record)
+        now = self._now()
+        if options.retention and now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            self.store.prune_requests(now - timedelta(days=options.retention))
         if key is not None and answer is not None:
             self.cache.put(key, answer)
         return alerts

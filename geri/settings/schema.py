@@ -175,7 +175,7 @@ LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Logging(_Section):
-    """Where geri's own log goes (not the request log, which is in the store)."""
+    """Where geri's own log goes, and how long the request log (in the store) keeps what."""
 
     format: Literal["human", "json"] = Field(
         "human", description="Lines for people, or one JSON object per record."
@@ -195,6 +195,17 @@ class Logging(_Section):
         (),
         description="Regular expressions of further secrets to strip from every record "
         "(API keys geri knows are always stripped).",
+    )
+    retention: int | None = Field(
+        None,
+        ge=1,
+        description="Days the request log keeps each call; older ones are deleted. "
+        "Unset: kept until removed.",
+    )
+    request_text: bool = Field(
+        True,
+        description="Keep each prompt and answer in the request log; false keeps only what "
+        "a call was (model, tokens, latency, cost, status, error).",
     )
 
 

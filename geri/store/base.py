@@ -154,6 +154,10 @@ class RequestLog(Protocol):
         """Every call logged at or after `since`, oldest first (for `geri stats`)."""
         ...
 
+    def prune_requests(self, before: datetime) -> int:
+        """Delete the calls logged before `before`; how many."""
+        ...
+
     def record_health(self, check: HealthCheck) -> None: ...
 
     def health_history(self, model_id: str, limit: int = 100) -> list[HealthCheck]:

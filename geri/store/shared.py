@@ -91,6 +91,12 @@ class SqlStore(ABC):
             for row in found
         ]
 
+    def prune_requests(self, before: datetime) -> int:
+        [(count,)] = self._query(
+            "DELETE FROM requests WHERE created_at < ?", (self.dialect.moment_in(before),)
+        )
+        return int(count)
+
     def request_outcomes(self, model_id: str, limit: int = 200) -> list[Outcome]:
         rows = self._query(
             "SELECT status, latency_ms, ttft_ms FROM requests WHERE model = ? "

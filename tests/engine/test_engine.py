@@ -310,3 +310,53 @@ async def test_a_reload_reaches_every_collaborator_the_key_store_included(tmp_pa
     assert engine.ledger.settings is new.budgets
     assert engine.caller.retry.attempts == 7
     await engine.aclose()
+
+
+async def test_the_request_log_keeps_metadata_only_when_told(tmp_path: Path) -> None:
+    from geri.settings import Cache, Logging
+
+    h = Harness(
+        tmp_path,
+        Settings(
+            models=(LocalModel(id="fake", path=tmp_path / "fake.gguf"),),
+            default_model="fake",
+            logging=Logging(request_text=False),
+            cache=Cache(enabled=False),  # the response cache keeps answers, by design
+        ),
+    )
+    h.enqueue("the secret answer")
+    result = await h.engine.ask(Request("my private question"))
+    assert result.text == "the secret answer"  # the caller still gets it
+    [logged] = h.store.recent_requests()
+    assert (logged.prompt, logged.response) == ("[]", "")
+    assert (logged.model, logged.status, logged.output_tokens) == ("fake", "ok", 1)
+    raw = (tmp_path / "geri.db").read_bytes() + (tmp_path / "geri.db-wal").read_bytes()
+    assert b"private question" not in raw
+    assert b"secret answer" not in raw
+
+
+async def test_calls_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from geri.settings import Logging
+
+    now = [datetime(2026, 11, 1, tzinfo=UTC)]
+    settings = Settings(
+        models=(LocalModel(id="fake", path=tmp_path / "fake.gguf"),),
+        default_model="fake",
+        logging=Logging(retention=7),
+    )
+    store = open_store(tmp_path / "geri.db")
+    scripts: deque[Script] = deque(Script(["a"]) for _ in range(3))
+    engine = Engine(
+        settings, store, providers=lambda i, c: FakeProvider(i, scripts), now=lambda: now[0]
+    )
+    await engine.ask(Request("first"))
+    now[0] += timedelta(days=3)
+    await engine.ask(Request("second"))
+    assert len(store.recent_requests()) == 2  # both within 7 days
+    now[0] += timedelta(days=5)
+    await engine.ask(Request("third"))  # 8 days after the first
+    kept = [json.loads(r.prompt)[-1]["content"] for r in store.recent_requests()]
+    assert kept == ["third", "second"]
+    await engine.aclose()
