@@ -26,6 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             "warm daemon",
         ),
         ("bench_cache.py", ["--hits", "5", "--misses", "1", "--cli-runs", "1"], "hit p50"),
+        ("bench_rag.py", ["--documents", "40", "--bytes", "200000", "--rounds", "1"], "same as"),
     ],
 )
 def test_the_benchmark_runs(script: str, args: list[str], reports: str, smollm_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Documents are ordered by relevance (score, highest first; unscored ones keep their order after
 the scored). Exact duplicates (same text once case and spacing are ignored) and near duplicates
-(word 3-gram overlap of 80 % or more) are dropped, keeping the more relevant copy. Each kept
+(word 3-gram overlap of 80 % or more, found in near-linear time: `geri.prompt.dedup`) are
+dropped, keeping the more relevant copy. Each kept
 document gets a citation, `[1] source — title`, and the user message is rendered from a Jinja
 template in a sandboxed environment: a template from the settings can format, never run code.
 """
@@ -10,14 +11,12 @@ template in a sandboxed environment: a template from the settings can format, ne
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from geri.errors import ConfigError
+from geri.prompt.dedup import NearDuplicates
 from geri.types import Document, DocumentUse
-
-NEAR_DUPLICATE = 0.8
 
 DEFAULT_TEMPLATE = """\
 {% if documents %}Answer the question using the documents below. \
@@ -48,7 +47,7 @@ def rank(documents: Sequence[Document]) -> tuple[list[Document], list[DocumentUs
         documents, key=lambda d: (d.score is None, -(d.score or 0.0))
     )  # stable: ties and unscored keep the input order
     kept: list[Document] = []
-    shingles: list[frozenset[str]] = []
+    near = NearDuplicates()
     exact: dict[str, str] = {}
     dropped: list[DocumentUse] = []
     for doc in ordered:
@@ -56,16 +55,12 @@ def rank(documents: Sequence[Document]) -> tuple[list[Document], list[DocumentUs
         if norm in exact:
             dropped.append(DocumentUse(doc.id, "duplicate", reason=f"same text as {exact[norm]}"))
             continue
-        grams = _shingles(norm)
-        twin = next(
-            (kept[i].id for i, other in enumerate(shingles) if _similar(grams, other)), None
-        )
+        twin = near.add(doc.id, norm)
         if twin is not None:
             dropped.append(DocumentUse(doc.id, "duplicate", reason=f"nearly the same as {twin}"))
             continue
         exact[norm] = doc.id
         kept.append(doc)
-        shingles.append(grams)
     return kept, dropped
 
 
@@ -107,19 +102,3 @@ def _compile(template: str):  # type: ignore[no-untyped-def]
             f"prompt.template in the settings is not a valid template: {exc.message} "
             f"(line {exc.lineno})."
         ) from exc
-
-
-def _shingles(text: str) -> frozenset[str]:
-    words = re.findall(r"\w+", text)
-    if len(words) < 3:
-        return frozenset([" ".join(words)])
-    return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
-
-
-def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
-    if not a or not b:
-        return False
-    smaller, larger = sorted((len(a), len(b)))
-    if smaller / larger < NEAR_DUPLICATE:
-        return False
-    return len(a & b) / len(a | b) >= NEAR_DUPLICATE

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geri.errors import ConfigError
 from geri.prompt.context import citation, rank, render
@@ -96,3 +98,49 @@ def test_without_documents_the_question_is_the_message_as_the_template_renders_i
 
     assert render(None, question, ()) == question
     assert render(DEFAULT_TEMPLATE, question, ()) == question  # through jinja2, the same
+
+
+@given(
+    texts=st.lists(
+        st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "eps"]), max_size=40).map(
+            " ".join
+        ),
+        max_size=25,
+    ),
+    edits=st.integers(0, 3),
+)
+@settings(max_examples=60, deadline=None)
+def test_near_duplicates_are_the_pairs_an_exact_comparison_finds(
+    texts: list[str], edits: int
+) -> None:
+    """Whatever the texts (empty, short, repetitive, near copies), the fast check keeps what
+    comparing every pair exactly keeps."""
+    import re
+
+    docs = [Document(f"d{n}", t) for n, t in enumerate(texts)]
+    docs += [Document(f"copy{n}", t + " extra" * edits) for n, t in enumerate(texts[:5])]
+
+    def grams(text: str) -> frozenset[str]:
+        words = re.findall(r"\w+", text.lower())
+        if len(words) < 3:
+            return frozenset([" ".join(words)])
+        return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
+
+    expected: list[tuple[str, frozenset[str], str]] = []
+    for doc in docs:
+        norm = " ".join(doc.content.lower().split())
+        mine = grams(norm)
+        twin = any(
+            norm == text
+            or (
+                mine
+                and other
+                and min(len(mine), len(other)) / max(len(mine), len(other)) >= 0.8
+                and len(mine & other) / len(mine | other) >= 0.8
+            )
+            for _, other, text in expected
+        )
+        if not twin:
+            expected.append((doc.id, mine, norm))
+    kept, _ = rank(docs)
+    assert [d.id for d in kept] == [doc_id for doc_id, _, _ in expected]
