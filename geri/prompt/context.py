@@ -78,13 +78,15 @@ def render(template: str | None, question: str, documents: Sequence[Document]) -
     """The user message: `question`, with `documents` numbered and cited through the template."""
     if template is None and not documents:
         return question  # what the default template renders, without loading jinja2
+    from geri.prompt.templates import render as bounded_render
+
     numbered = [
         Numbered(n, d.id, d.content, citation(d), d.source, d.title, d.score)
         for n, d in enumerate(documents, start=1)
     ]
     compiled = _compile(template or DEFAULT_TEMPLATE)
     try:
-        return str(compiled.render(question=question, documents=numbered))
+        return bounded_render(compiled, question=question, documents=numbered)
     except Exception as exc:  # jinja2 raises many types; a user's template may do anything
         raise ConfigError(f"The prompt template in the settings failed: {exc}") from exc
 
@@ -92,9 +94,10 @@ def render(template: str | None, question: str, documents: Sequence[Document]) -
 @functools.lru_cache(maxsize=16)
 def _compile(template: str):  # type: ignore[no-untyped-def]
     from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+    from geri.prompt.templates import BoundedSandbox
+
+    env = BoundedSandbox(autoescape=False, keep_trailing_newline=False)
     try:
         return env.from_string(template)
     except TemplateSyntaxError as exc:

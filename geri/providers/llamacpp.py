@@ -7,8 +7,9 @@ Key decisions:
 * geri runs its own token loop over `Llama.generate` instead of `create_chat_completion`: usage
   is exact in streams too, a cancelled stream stops between two tokens, and the per-token work
   is constant (the library re-decodes the whole answer at every token).
-* The prompt is rendered with the model's own chat template in llama-cpp-python's sandboxed
-  Jinja environment (no code runs from a template); a file without one gets ChatML.
+* The prompt is rendered with the model's own chat template as llama-cpp-python renders it,
+  in geri's bounded Jinja sandbox (no code runs, and the work is capped: `chat_template.py`);
+  a file without one gets ChatML.
 * All llama.cpp work runs in worker threads; one generation at a time per loaded model, and
   the loaded model is kept for the provider's lifetime.
 * A llava-style model with a vision projector (`mmproj`) is loaded with llama-cpp-python's chat
@@ -33,6 +34,7 @@ from geri.errors import (
     ModelLoadError,
     ProviderError,
 )
+from geri.prompt.templates import TemplateTooCostly
 from geri.providers.base import ProviderContext
 from geri.providers.decoding import decode
 from geri.providers.gguf import read_gguf
@@ -168,7 +170,8 @@ class LlamaCppProvider:
         path = Path(self._info.source)
         header = read_gguf(path)
         import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        from geri.providers.chat_template import ChatTemplate
 
         threads = self._performance.threads or default_threads()
         handler = self._vision_handler()
@@ -199,8 +202,8 @@ class LlamaCppProvider:
             return llm.detokenize([token], special=True).decode("utf-8", "replace")
 
         try:
-            formatter = Jinja2ChatFormatter(
-                template=template,
+            formatter = ChatTemplate(
+                template,
                 eos_token=token_text(llm.token_eos()),
                 bos_token=token_text(llm.token_bos()),
             )
@@ -213,14 +216,17 @@ class LlamaCppProvider:
 
         def render(messages: Sequence[Message]) -> tuple[str, list[str]]:
             try:
-                turns: Any = [{"role": m.role, "content": m.content} for m in messages]
-                out = formatter(messages=turns)
+                prompt, stops = formatter.render(messages)
+            except TemplateTooCostly as exc:
+                raise InputError(
+                    f"The chat template of model {self._info.id!r} needs too much work ({exc}); "
+                    "set a simpler one as 'chat_template' for this model in the settings."
+                ) from exc
             except Exception as exc:  # the template's own raise_exception, or a render error
                 raise InputError(
                     f"The chat template of model {self._info.id!r} rejected the conversation: {exc}"
                 ) from exc
-            stops = out.stop if isinstance(out.stop, list) else [out.stop] if out.stop else []
-            return out.prompt, [s for s in (*stops, *extra_stops) if s]
+            return prompt, [s for s in (*stops, *extra_stops) if s]
 
         vocab: Any = llm._model.vocab
 
