@@ -127,6 +127,7 @@ async def _video(
             frames_per_second=limits.frames_per_second if fps is None else fps,
             max_frames=max_frames or limits.max_frames,
             scene_threshold=limits.scene_threshold,
+            max_pixels=limits.max_pixels,
             name=media.name,
             progress=advance,
         )

@@ -51,6 +51,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):  # type: ignore[mis
             frames_per_second=message.frames_per_second,
             max_frames=message.max_frames or limits.max_frames,
             scene_threshold=limits.scene_threshold,
+            max_pixels=limits.max_pixels,
         )
         template = replace(sampling_from_proto(message.parameters), trace_id=trace_id(context))
         async with self.state.scheduler.slot(self.state.admit(info), message.priority):

@@ -168,7 +168,9 @@ class Vision(_Section):
     scene_threshold: float = Field(
         0.12, gt=0, le=1, description="How different (0-1) a frame must be to count as a new scene."
     )
-    url_timeout: float = Field(30.0, gt=0, description="Seconds to fetch an image or video URL.")
+    url_timeout: float = Field(
+        30.0, gt=0, description="Seconds the whole transfer of an image or video URL may take."
+    )
 
 
 LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]

@@ -97,7 +97,12 @@ def open_image(data: bytes, name: str, *, max_pixels: int) -> PILImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Pillow.DecompressionBombWarning)
-            image = Pillow.open(io.BytesIO(data))
+            image = Pillow.open(io.BytesIO(data))  # reads the header only
+            if image.format not in READABLE:  # before any decoder runs (EPS starts Ghostscript)
+                raise InputError(
+                    f"{name} is a {image.format} image, which geri does not send to vision "
+                    "models: convert it to PNG or JPEG."
+                )
             width, height = image.size
             if width * height > max_pixels:
                 raise InputError(
@@ -119,11 +124,6 @@ def open_image(data: bytes, name: str, *, max_pixels: int) -> PILImage:
         ) from None
     except OSError as exc:
         raise InputError(f"{name} is damaged or truncated: {exc}.") from None
-    if image.format not in READABLE:
-        raise InputError(
-            f"{name} is a {image.format} image, which geri does not send to vision models: "
-            "convert it to PNG or JPEG."
-        )
     return image
 
 
@@ -193,8 +193,13 @@ def _capped(data: bytes, name: str, max_bytes: int) -> bytes:
 
 
 def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
+    """`url`'s body, streamed: refused past `max_bytes`, or when the whole transfer takes
+    longer than `timeout` seconds (a server that trickles bytes never resets the clock)."""
+    import time
+
     import httpx
 
+    deadline = time.monotonic() + timeout
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             if response.status_code >= 400:
@@ -204,6 +209,10 @@ def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
                 size += len(chunk)
                 if size > max_bytes:
                     raise InputError(f"{url} is over the {max_bytes // 2**20} MiB limit.")
+                if time.monotonic() > deadline:
+                    raise InputError(
+                        f"{url} took longer than {timeout:g} s to arrive (vision.url_timeout)."
+                    )
                 chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise InputError(f"Cannot fetch {url}: {type(exc).__name__} ({exc}).") from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geri.errors import InputError
+from geri.settings import Vision
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -57,16 +58,32 @@ class SceneFilter:
         return True
 
 
+DEFAULT_MAX_PIXELS: int = Vision.model_fields["max_pixels"].default
+
+
+def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
+    if width * height > max_pixels:
+        raise InputError(
+            f"{name} has {width}x{height} frames, over the limit of {max_pixels:,} pixels "
+            "(vision.max_pixels); scale it down first."
+        )
+
+
 def extract_frames(
     source: Path | bytes,
     *,
     frames_per_second: float,
     max_frames: int,
     scene_threshold: float,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str = "the video",
     progress: Progress | None = None,
 ) -> Iterator[Frame]:
-    """The frames of `source` (a file, or a whole file's bytes) worth analysing, in order."""
+    """The frames of `source` (a file, or a whole file's bytes) worth analysing, in order.
+
+    A video whose frames are larger than `max_pixels` is refused before one is decoded, and
+    so is any frame that grows past it later (a stream may change its size).
+    """
     import av
 
     try:
@@ -81,6 +98,7 @@ def extract_frames(
         if not container.streams.video:
             raise InputError(f"{name} has no video stream (audio only?).")
         stream = container.streams.video[0]
+        _check_size(stream.codec_context.width, stream.codec_context.height, max_pixels, name)
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
         interval = 1 / frames_per_second if frames_per_second > 0 else None
@@ -96,6 +114,7 @@ def extract_frames(
                     progress(at, duration)
                 if due is not None and not due(at):
                     continue  # decided by time alone: no need to convert the picture
+                _check_size(decoded.width, decoded.height, max_pixels, name)
                 image: PILImage = decoded.to_image()  # type: ignore[no-untyped-call]
                 if due is None and not scenes.keep(image, at):
                     continue

@@ -11,7 +11,7 @@ from PIL import Image as Pillow
 from geri.errors import InputError
 from geri.settings import Vision
 from geri.specs import PROVIDERS, ImageRules
-from geri.vision.image import prepare_image, read_media
+from geri.vision.image import open_image, prepare_image, read_media
 from tests.mockserver import MockServer, Reply
 from tests.vision.media import animated_gif, image_bytes, make_video, png_declaring
 
@@ -139,3 +139,52 @@ def test_an_image_over_the_size_limit_is_refused_before_reading(tmp_path: Path) 
     big.write_bytes(image_bytes("PNG") + b"\0" * (2 * 2**20))
     with pytest.raises(InputError, match="over the 1 MiB image limit"):
         read_media(str(big), stdin=None, limits=Vision(max_input_mb=1))
+
+
+def test_formats_outside_the_allow_list_never_reach_a_decoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decoding an EPS file starts Ghostscript; it is refused before any decoder runs."""
+    from PIL import EpsImagePlugin
+
+    def ghostscript(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Ghostscript was started")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(InputError, match="is a EPS image, which geri does not send"):
+        open_image(eps, "drawing.eps", max_pixels=10**6)
+
+
+def test_a_url_that_trickles_is_cut_at_the_overall_deadline() -> None:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):  # one byte every 0.2 s: each read is quick, the whole is not
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow.png"
+        with pytest.raises(InputError, match="took longer than 1 s"):
+            read_media(url, stdin=None, limits=Vision(url_timeout=1.0))
+    finally:
+        server.shutdown()
+    assert time.monotonic() - started < 5

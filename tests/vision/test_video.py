@@ -105,3 +105,12 @@ def test_scene_filter_on_frames_that_arrive_one_by_one() -> None:
 
 def test_timestamps() -> None:
     assert [timestamp(s) for s in (0, 9.9, 65, 3723)] == ["00:00", "00:09", "01:05", "1:02:03"]
+
+
+def test_frames_larger_than_max_pixels_are_refused_before_decoding(three_scenes: Path) -> None:
+    with pytest.raises(InputError, match=r"frames, over the limit of 100 pixels"):
+        next(
+            extract_frames(
+                three_scenes, frames_per_second=1, max_frames=4, scene_threshold=0.1, max_pixels=100
+            )
+        )
