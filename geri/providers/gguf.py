@@ -23,6 +23,7 @@ from geri.errors import InputError, ModelFileError
 from geri.inputs import open_regular
 
 MAGIC = b"GGUF"
+MAX_CONTEXT = 1 << 24  # 16M tokens: beyond any model there is
 DEFAULT_ALIGNMENT = 32
 
 # value type -> struct format of a scalar
@@ -246,9 +247,11 @@ def _parse(buf: mmap.mmap, path: Path, size: int) -> GGUFInfo:
         metadata[key] = cur.value(cur.u32(key), key)
 
     tensors: list[tuple[int, int]] = []  # (offset, bytes); bytes -1 when the type is unknown
+    names: set[str] = set()
     parameters = 0
     for _ in range(tensor_count):
         name = cur.string("tensor name")
+        names.add(name)
         n_dims = cur.u32(name)
         cur.need(n_dims * 8, name)
         elements = 1
@@ -271,4 +274,42 @@ def _parse(buf: mmap.mmap, path: Path, size: int) -> GGUFInfo:
             "The download was probably cut short; run 'geri install' again to resume it, "
             "or download the file again."
         )
+    _check_structure(path, metadata, names)
     return GGUFInfo(path, version, size, tensor_count, data_offset, metadata, parameters)
+
+
+def _check_structure(path: Path, metadata: dict[str, Any], names: set[str]) -> None:
+    """The hyperparameters agree with the tensors, and are within sane bounds.
+
+    llama.cpp believes the header: a `block_count` larger than the layers present, or an
+    absurd context length, aborts the whole process (SIGABRT) or asks for terabytes. Checked
+    here, such a file is refused with a message, before llama.cpp sees it.
+    """
+    arch = str(metadata.get("general.architecture", ""))
+    if arch == "clip":  # a vision projector: another layout, checked by its loader
+        return
+    broken = f"{path} is not a model llama.cpp can load"
+    blocks = metadata.get(f"{arch}.block_count")
+    if isinstance(blocks, int):
+        present = {n.split(".")[1] for n in names if n.startswith("blk.") and n.count(".") >= 2}
+        if present != {str(i) for i in range(blocks)}:
+            raise ModelFileError(
+                f"{broken}: its header declares {blocks} layers but it holds tensors for "
+                f"{len(present)}. The file is damaged or was written wrongly."
+            )
+    window = metadata.get(f"{arch}.context_length")
+    if window is not None and not (isinstance(window, int) and 0 < window <= MAX_CONTEXT):
+        raise ModelFileError(
+            f"{broken}: its context length {window!r} is not a sane number of tokens "
+            f"(1 to {MAX_CONTEXT:,})."
+        )
+    lengths = {
+        key: metadata[key]
+        for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type")
+        if isinstance(metadata.get(key), int)
+    }
+    if len(set(lengths.values())) > 1:
+        found = ", ".join(f"{k.rsplit('.', 1)[1]} {v:,}" for k, v in lengths.items())
+        raise ModelFileError(f"{broken}: its vocabulary arrays disagree in length ({found}).")
+    if names and "token_embd.weight" not in names:
+        raise ModelFileError(f"{broken}: it has no token embeddings (token_embd.weight).")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geri.errors import ModelFileError
 from geri.providers.gguf import read_gguf
@@ -96,3 +102,80 @@ def test_a_minimal_valid_header_without_tensors(tmp_path: Path) -> None:
     path.write_bytes(body)
     info = read_gguf(path)
     assert (info.name, info.tensor_count, info.parameters) == ("tiny", 0, 0)
+
+
+def _with_u32(source: Path, target: Path, key: str, value: int) -> Path:
+    """A copy of the GGUF `source` whose uint32 metadata entry `key` holds `value`."""
+    data = bytearray(source.read_bytes())
+    name = key.encode()
+    at = data.index(struct.pack("<Q", len(name)) + name) + 8 + len(name)
+    assert struct.unpack_from("<I", data, at)[0] == 4  # the entry is a uint32
+    struct.pack_into("<I", data, at + 4, value)
+    target.write_bytes(data)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("llama.block_count", 1000, "declares 1000 layers but it holds tensors for 30"),
+        ("llama.context_length", 2**32 - 1, "context length 4294967295 is not a sane"),
+    ],
+    ids=["block_count", "context_length"],
+)
+def test_a_real_model_with_lying_hyperparameters_is_refused_before_llama_cpp_sees_it(
+    smollm_path: Path,
+    tmp_path: Path,
+    geri_home: Path,
+    geri_cli: Callable[..., CompletedProcess[str]],
+    key: str,
+    value: int,
+    message: str,
+) -> None:
+    bad = _with_u32(smollm_path, tmp_path / "lying.gguf", key, value)
+    with pytest.raises(ModelFileError, match=message):
+        read_gguf(bad)
+    added = geri_cli("models", "add", str(bad))
+    assert added.returncode == 1
+    assert message in added.stderr
+    assert "Traceback" not in added.stderr
+    (geri_home / "config").mkdir(parents=True)
+    entry = {"kind": "local", "id": "lying", "path": str(bad)}  # in the settings: never added
+    (geri_home / "config" / "settings.json").write_text(json.dumps({"models": [entry]}))
+    asked = geri_cli("ask", "-m", "lying", "hello")  # llama.cpp would abort: geri refuses first
+    assert asked.returncode == 1, asked.stderr
+    assert message in asked.stderr
+
+
+@pytest.fixture(scope="module")
+def real_header(smollm_path: Path) -> bytes:
+    """The real model's first 64 KiB: its magic, version, counts and first metadata."""
+    with smollm_path.open("rb") as file:
+        return file.read(64 * 1024)
+
+
+@given(data=st.data())
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_mutated_header_is_read_or_refused_never_anything_else(
+    real_header: bytes, tmp_path: Path, data: st.DataObject
+) -> None:
+    """Bytes flipped, cut or inserted anywhere in a real header: a `ModelFileError` or a header,
+    quickly, never another exception, a hang or a huge allocation."""
+    blob = bytearray(real_header)
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        match data.draw(st.sampled_from(["flip", "cut", "insert"])):
+            case "flip":
+                blob[at] = data.draw(st.integers(0, 255))
+            case "cut":
+                del blob[at:]
+                if not blob:
+                    blob = bytearray(b"G")
+            case "insert":
+                blob[at:at] = data.draw(st.binary(min_size=1, max_size=16))
+    path = tmp_path / "mutated.gguf"
+    path.write_bytes(bytes(blob))
+    with contextlib.suppress(ModelFileError):
+        read_gguf(path)
