@@ -29,6 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from geri.daemon.auth import TokenAuth
+from geri.daemon.checked import add_checked
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
 from geri.daemon.stats import StatsServicer, serve_prometheus
@@ -130,9 +131,12 @@ class DaemonServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        wolf_pb2_grpc.add_WolfServiceServicer_to_server(WolfServicer(self.state), self.server)
-        vision_pb2_grpc.add_VisionServiceServicer_to_server(VisionServicer(self.state), self.server)
-        stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(self.state), self.server)
+        for add, servicer in (
+            (wolf_pb2_grpc.add_WolfServiceServicer_to_server, WolfServicer),
+            (vision_pb2_grpc.add_VisionServiceServicer_to_server, VisionServicer),
+            (stats_pb2_grpc.add_StatsServiceServicer_to_server, StatsServicer),
+        ):
+            add_checked(add, servicer(self.state), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

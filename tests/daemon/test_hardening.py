@@ -104,3 +104,38 @@ def test_settings_validation_covers_the_daemon_section() -> None:
     with pytest.raises(ValueError, match="less than or equal to 65535"):
         Daemon(port=70000)
     assert Settings(models=(LocalModel(id="m", path=Path("/m.gguf")),)).daemon.port == 50051
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("/geri.v1.WolfService/ProcessPrompt", "unary_unary"),
+        ("/geri.v1.WolfService/StreamPrompt", "unary_stream"),
+        ("/geri.v1.VisionService/AnalyzeImage", "unary_unary"),
+        ("/geri.v1.VisionService/AnalyzeVideoStream", "stream_stream"),
+        ("/geri.v1.StatsService/GetStats", "unary_unary"),
+    ],
+)
+async def test_a_request_that_is_not_a_valid_message_is_invalid_argument(
+    paths: Paths, tmp_path: Path, method: str, kind: str
+) -> None:
+    import grpc
+
+    running = await start(paths, settings_with(tmp_path))
+    garbage = b"\xff\xff\xff\xff\xff"  # not a protobuf message of any type
+    try:
+        call = getattr(running.channel, kind)(method)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            if kind == "unary_unary":
+                await call(garbage)
+            elif kind == "unary_stream":
+                async for _ in call(garbage):
+                    pass
+            else:
+                async for _ in call(iter([garbage])):
+                    pass
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "is not a valid" in (failed.value.details() or "")
+        assert (await running.wolf.ProcessPrompt(ask("still fine"))).text == "echo: still fine"
+    finally:
+        await running.stop()
