@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from geri.errors import Unavailable
-from geri.providers.http import HttpProvider, error_for_status
+from geri.providers.http import HttpProvider, ShapeError, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -66,7 +65,7 @@ def parse_response(data: Any) -> Completion:
     try:
         text, finish = _candidate(data)
     except (AttributeError, TypeError) as exc:
-        raise Unavailable(f"Unexpected generateContent shape: {str(data)[:200]}") from exc
+        raise ShapeError("a generateContent reply without candidates") from exc
     return Completion(text, parse_usage(data.get("usageMetadata")) or Usage(), finish or "stop")
 
 
@@ -75,7 +74,7 @@ def parse_event(data: str) -> Chunk | None:
     try:
         event = json.loads(data)
     except ValueError as exc:
-        raise Unavailable(f"Unreadable stream event: {data[:200]}") from exc
+        raise ShapeError("Unreadable stream event: not JSON") from exc
     if isinstance(event, dict) and isinstance(event.get("error"), dict):
         error = event["error"]
         code = error.get("code")
@@ -88,7 +87,7 @@ def parse_event(data: str) -> Chunk | None:
     try:
         text, finish = _candidate(event)
     except (AttributeError, TypeError) as exc:
-        raise Unavailable(f"Unexpected stream event shape: {data[:200]}") from exc
+        raise ShapeError("a stream event without candidates") from exc
     return Chunk(text=text, usage=parse_usage(event.get("usageMetadata")), finish_reason=finish)
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -36,6 +36,8 @@ from geri.providers.base import ProviderContext
 from geri.settings import Network
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
 
+T = TypeVar("T")
+R = TypeVar("R")
 CONTEXT_HINTS = (
     "context length",
     "context_length",
@@ -169,6 +171,30 @@ class HttpProvider(ABC):
     def info(self) -> ModelInfo:
         return self._info
 
+    def _read(self, parse: Callable[[T], R], data: T, key: str | None) -> R:
+        """`parse(data)` at the boundary: whatever a reply of the wrong shape makes the parser
+        raise, or a result with impossible figures, is one clear error naming the provider,
+        quoting the reply with every key redacted before it is cut."""
+        try:
+            out = parse(data)
+            if isinstance(out, Completion | Chunk) and out.usage is not None:
+                _check(out.usage, out.text)
+        except (
+            ShapeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            IndexError,
+            OverflowError,
+        ) as exc:
+            quoted = redact(str(data), [key, *self._context.keys.known()])[:200]
+            what = str(exc) if isinstance(exc, ShapeError) else f"{type(exc).__name__}: {exc}"
+            raise Unavailable(
+                f"{self._label} answered in a shape geri cannot read ({what}): {quoted}"
+            ) from None
+        return out
+
     async def generate(self, request: ChatRequest) -> Completion:
         key = self._key()
         try:
@@ -184,7 +210,7 @@ class HttpProvider(ABC):
                 data = response.json()
             except ValueError as exc:
                 raise Unavailable(f"{self._label} sent a reply that is not JSON.") from exc
-            return self.parse_response(data)
+            return self._read(self.parse_response, data, key)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, key, streaming=False) from exc
 
@@ -206,7 +232,7 @@ class HttpProvider(ABC):
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue
-                    chunk = self.parse_event(line[5:].strip())
+                    chunk = self._read(self.parse_event, line[5:].strip(), key)
                     if chunk is None:
                         continue
                     if chunk.usage is not None:
@@ -291,6 +317,23 @@ class HttpProvider(ABC):
                 "and the base_url in the settings."
             )
         return Unavailable(f"The connection to {self._label} failed: {detail}.")
+
+
+class ShapeError(Unavailable):
+    """A reply geri cannot read: the parsers say what was missing, and `HttpProvider._read`
+    quotes the reply, its keys redacted before it is cut."""
+
+
+MAX_USAGE = 10**9  # tokens: beyond any real call
+
+
+def _check(usage: Usage, text: object) -> None:
+    """Figures an upstream reported: integers from 0 to `MAX_USAGE`, text that is text."""
+    if not isinstance(text, str):
+        raise ShapeError(f"text of type {type(text).__name__}")
+    for name, value in (("input", usage.input_tokens), ("output", usage.output_tokens)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_USAGE:
+            raise ShapeError(f"{name} tokens {value!r}")
 
 
 def merge_usage(old: Usage, new: Usage) -> Usage:

@@ -334,3 +334,49 @@ async def test_rotate_verify_uses_the_models_listing(
 def test_cases_cover_every_keyed_cloud_provider() -> None:
     assert {c.provider for c in CASES} == set(key_env_names()) - {"openai_compatible"}
     json.dumps([c.ok for c in CASES])
+
+
+WRONG_SHAPES = [
+    [1, 2],
+    5,
+    None,
+    "text",
+    {},
+    {"choices": 5},
+    {"choices": []},
+    {"choices": [5]},
+    {"choices": [{"message": 5}]},
+    {"choices": [{"message": {"content": 5}}]},
+    {"choices": [{"message": {"content": ["x"]}}]},
+    {"choices": [{"message": {"content": "hi"}}], "usage": 5},
+    {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "abc"}},
+    {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": -5}},
+    {"choices": [{"message": {"content": "hi"}}], "usage": {"completion_tokens": 10**30}},
+    {"choices": [{"message": {"content": "hi"}}], "usage": {"completion_tokens": 1e308}},
+    {"choices": [{"message": {"content": f"hi {KEY}"}, "finish_reason": 5}]},
+    {"choices": [{"message": None}], "echo": KEY},
+]
+
+
+@pytest.mark.parametrize("body", WRONG_SHAPES, ids=[str(n) for n in range(len(WRONG_SHAPES))])
+async def test_valid_json_of_the_wrong_shape_is_a_clear_error_and_logged(
+    server: MockServer, tmp_path: Path, body: object
+) -> None:
+    from geri.errors import GeriError
+
+    rig = make_rig(CASES[0], server, tmp_path, max_attempts=1)
+    raw = json.dumps(body).replace("1e+308", "1e400").encode()  # 1e400: beyond a float
+    server.add(Reply(body=raw, headers={"content-type": "application/json"}))
+    failure: GeriError | None = None
+    try:
+        answer = await rig.engine.ask(Request("Say hello", model="m", max_tokens=16))
+    except GeriError as exc:
+        failure = exc
+    if failure is not None:
+        assert "answered in a shape geri cannot read" in str(failure)
+        assert KEY[:10] not in str(failure)  # redacted before the quote was cut
+    else:  # a shape geri can read after all: the answer is a string
+        assert isinstance(answer.text, str)
+    [logged] = rig.engine.store.recent_requests()  # the upstream was called: one row
+    assert logged.model == "m"
+    await rig.engine.aclose()
