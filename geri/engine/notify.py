@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from geri.types import Notice
 if TYPE_CHECKING:
     import httpx
 
+# environment variables a notification command never inherits: keys, tokens, passwords
+SECRET_NAME = re.compile(r"(?i)(api_?key|token|secret|passw(or)?d|credential)")
 log = logging.getLogger("geri.notify")
 
 
@@ -62,7 +65,11 @@ class Notifier:
             await asyncio.wait(set(self._pending), timeout=self._settings().timeout + 1)
 
     async def _run(self, command: tuple[str, ...], notice: Notice, limit: float) -> None:
-        env = {**os.environ, "GERI_NOTICE": notice.message, "GERI_NOTICE_KIND": notice.kind}
+        env = {
+            **{name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)},
+            "GERI_NOTICE": notice.message,
+            "GERI_NOTICE_KIND": notice.kind,
+        }
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,

@@ -82,20 +82,28 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
-def error_message(body: str) -> str:
-    """The human part of an error body, whatever its shape; the text itself otherwise."""
+def error_message(body: str, clean: Callable[[str], str] = str) -> str:
+    """The human part of an error body, whatever its shape; the text itself otherwise.
+
+    `clean` runs before the text is cut to length, so a secret it removes cannot be left
+    half in the message by the cut.
+
+    >>> hide = lambda text: text.replace("sk-abc", "***")
+    >>> error_message('{"error": {"message": "bad key sk-abc"}}', hide)
+    'bad key ***'
+    """
     try:
         data = json.loads(body)
     except ValueError:
-        return " ".join(body.split())[:300] or "no details"
+        return clean(" ".join(body.split()))[:300] or "no details"
     if isinstance(data, list) and data:
         data = data[0]
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict):
-            return str(error.get("message") or error.get("status") or error)[:500]
-        return str(error)[:500]
-    return str(data)[:300]
+            return clean(str(error.get("message") or error.get("status") or error))[:500]
+        return clean(str(error))[:500]
+    return clean(str(data))[:300]
 
 
 def error_for_status(
@@ -289,7 +297,8 @@ class HttpProvider(ABC):
         return keys.require(self._provider) if self._needs_key else keys.get(self._provider)
 
     def _status_error(self, response: httpx.Response, body: str, key: str | None) -> ProviderError:
-        message = redact(error_message(body), [key])
+        secrets = [key, *self._context.keys.known()]
+        message = error_message(body, lambda text: redact(text, secrets))
         return error_for_status(
             response.status_code,
             message,

@@ -276,3 +276,22 @@ async def test_a_fallback_answered_from_the_cache_still_says_so_first(tmp_path: 
     final = chunks[-1].result
     assert final is not None
     assert final.cached
+
+
+async def test_a_notification_command_inherits_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-canary-0123456789abcdefghij"
+    for name in ("OPENAI_API_KEY", "GERI_ANTHROPIC_API_KEY", "HF_TOKEN", "GERI_DAEMON_TOKEN"):
+        monkeypatch.setenv(name, secret)
+    monkeypatch.setenv("GERI_NOTICE_PROBE", "kept")
+    sink = tmp_path / "env.txt"
+    script = "import os, sys; open(sys.argv[1], 'w').write(repr(dict(os.environ)))"
+    rig = Rig(tmp_path, notifications={"command": [sys.executable, "-c", script, str(sink)]})
+    rig.budget(0)
+    rig.enqueue("smol", "local")
+    await rig.engine.ask(Request("q"))
+    await rig.engine.aclose()
+    seen = sink.read_text()
+    assert secret not in seen
+    assert "'GERI_NOTICE_PROBE': 'kept'" in seen  # only secrets are left out

@@ -200,3 +200,13 @@ def test_google_response_and_events() -> None:
         google.parse_event(
             '{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}'
         )
+
+
+def test_an_error_body_is_redacted_before_it_is_cut() -> None:
+    from geri.keys import redact
+    from geri.providers.http import error_message
+
+    key = "sk-live-0123456789abcdefghijklmnop"
+    body = "x " * 145 + key + " tail"  # the key straddles the 300-character cut
+    shown = error_message(body, lambda text: redact(text, [key]))
+    assert key[:8] not in shown
