@@ -22,6 +22,7 @@ as a one-line message and exits non-zero without a traceback. Each message names
     │       ├── RateLimited      429, with the server's Retry-After when it sent one
     │       │   └── QueueFull    the daemon's queue is full
     │       ├── Unavailable      5xx, overloaded, connection refused or lost
+    │       │   └── MalformedReply  a reply of a shape geri cannot read
     │       └── ProviderTimeout  no answer, or no stream activity, in time
     ├── BudgetExhausted          a cloud call would take spending past a budget limit
     ├── KeyProblem
@@ -141,6 +142,11 @@ class QueueFull(RateLimited):
 
 class Unavailable(Retryable):
     """The backend is down, overloaded or unreachable."""
+
+
+class MalformedReply(Unavailable):
+    """A reply geri cannot read: the parsers say what was missing, and the HTTP boundary
+    (`HttpProvider._read`) quotes the reply, its keys redacted before it is cut."""
 
 
 class ProviderTimeout(Retryable):

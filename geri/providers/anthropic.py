@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from geri.errors import ProviderError
-from geri.providers.http import HttpProvider, ShapeError, error_for_status
+from geri.errors import MalformedReply, ProviderError
+from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 API_VERSION = "2023-06-01"
@@ -76,7 +76,7 @@ def parse_response(data: Any) -> Completion:
         text = "".join(b["text"] for b in data["content"] if b.get("type") == "text")
         finish = FINISH.get(data.get("stop_reason") or "end_turn", "stop")
     except (KeyError, TypeError) as exc:
-        raise ShapeError("a Messages API reply without content blocks") from exc
+        raise MalformedReply("a Messages API reply without content blocks") from exc
     return Completion(text, parse_usage(data.get("usage")) or Usage(), finish)
 
 
@@ -91,7 +91,7 @@ def parse_event(data: str) -> Chunk | None:
     try:
         event = json.loads(data)
     except ValueError as exc:
-        raise ShapeError("Unreadable stream event: not JSON") from exc
+        raise MalformedReply("Unreadable stream event: not JSON") from exc
     kind = event.get("type")
     if kind == "content_block_delta":
         delta = event.get("delta") or {}

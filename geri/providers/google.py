@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from geri.providers.http import HttpProvider, ShapeError, error_for_status
+from geri.errors import MalformedReply
+from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -65,7 +66,7 @@ def parse_response(data: Any) -> Completion:
     try:
         text, finish = _candidate(data)
     except (AttributeError, TypeError) as exc:
-        raise ShapeError("a generateContent reply without candidates") from exc
+        raise MalformedReply("a generateContent reply without candidates") from exc
     return Completion(text, parse_usage(data.get("usageMetadata")) or Usage(), finish or "stop")
 
 
@@ -74,7 +75,7 @@ def parse_event(data: str) -> Chunk | None:
     try:
         event = json.loads(data)
     except ValueError as exc:
-        raise ShapeError("Unreadable stream event: not JSON") from exc
+        raise MalformedReply("Unreadable stream event: not JSON") from exc
     if isinstance(event, dict) and isinstance(event.get("error"), dict):
         error = event["error"]
         code = error.get("code")
@@ -87,7 +88,7 @@ def parse_event(data: str) -> Chunk | None:
     try:
         text, finish = _candidate(event)
     except (AttributeError, TypeError) as exc:
-        raise ShapeError("a stream event without candidates") from exc
+        raise MalformedReply("a stream event without candidates") from exc
     return Chunk(text=text, usage=parse_usage(event.get("usageMetadata")), finish_reason=finish)
 
 

@@ -26,6 +26,7 @@ from geri.errors import (
     AuthError,
     BadRequest,
     ContextTooLong,
+    MalformedReply,
     ProviderError,
     ProviderTimeout,
     RateLimited,
@@ -188,7 +189,7 @@ class HttpProvider(ABC):
             if isinstance(out, Completion | Chunk) and out.usage is not None:
                 _check(out.usage, out.text)
         except (
-            ShapeError,
+            MalformedReply,
             KeyError,
             TypeError,
             ValueError,
@@ -197,9 +198,9 @@ class HttpProvider(ABC):
             OverflowError,
         ) as exc:
             quoted = redact(str(data), [key, *self._context.keys.known()])[:200]
-            what = str(exc) if isinstance(exc, ShapeError) else f"{type(exc).__name__}: {exc}"
-            raise Unavailable(
-                f"{self._label} answered in a shape geri cannot read ({what}): {quoted}"
+            said = str(exc) if isinstance(exc, MalformedReply) else f"{type(exc).__name__}: {exc}"
+            raise MalformedReply(
+                f"{self._label} answered in a shape geri cannot read ({said}): {quoted}"
             ) from None
         return out
 
@@ -328,21 +329,16 @@ class HttpProvider(ABC):
         return Unavailable(f"The connection to {self._label} failed: {detail}.")
 
 
-class ShapeError(Unavailable):
-    """A reply geri cannot read: the parsers say what was missing, and `HttpProvider._read`
-    quotes the reply, its keys redacted before it is cut."""
-
-
 MAX_USAGE = 10**9  # tokens: beyond any real call
 
 
 def _check(usage: Usage, text: object) -> None:
     """Figures an upstream reported: integers from 0 to `MAX_USAGE`, text that is text."""
     if not isinstance(text, str):
-        raise ShapeError(f"text of type {type(text).__name__}")
+        raise MalformedReply(f"text of type {type(text).__name__}")
     for name, value in (("input", usage.input_tokens), ("output", usage.output_tokens)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_USAGE:
-            raise ShapeError(f"{name} tokens {value!r}")
+            raise MalformedReply(f"{name} tokens {value!r}")
 
 
 def merge_usage(old: Usage, new: Usage) -> Usage:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from geri.providers.http import HttpProvider, ShapeError, error_for_status
+from geri.errors import MalformedReply
+from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "content_filter": "stop"}
@@ -54,7 +55,7 @@ def parse_response(data: Any) -> Completion:
         text = choice["message"].get("content") or ""
         finish = FINISH.get(choice.get("finish_reason") or "stop", "stop")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise ShapeError("a chat completion without choices[0].message") from exc
+        raise MalformedReply("a chat completion without choices[0].message") from exc
     return Completion(text, parse_usage(data.get("usage")) or Usage(), finish)
 
 
@@ -65,7 +66,7 @@ def parse_event(data: str) -> Chunk | None:
     try:
         event = json.loads(data)
     except ValueError as exc:
-        raise ShapeError("Unreadable stream event: not JSON") from exc
+        raise MalformedReply("Unreadable stream event: not JSON") from exc
     if event.get("error"):
         error = event["error"]
         message = str(error.get("message", error) if isinstance(error, dict) else error)
