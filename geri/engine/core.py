@@ -47,7 +47,7 @@ from geri.engine.steps import Steps
 from geri.errors import (
     InputError,
 )
-from geri.keys import KeyStore
+from geri.keys import KeyStore, redact
 from geri.logs import TRACE_ID
 from geri.prompt import build_messages
 from geri.prompt.tokens import TokenCounter
@@ -367,8 +367,19 @@ class Engine(Steps, FrontDoor):
         """
         alerts = self.ledger.settle(hold, record.cost_micros) if hold is not None else []
         options = self.settings.logging
+        secrets = self.keys.known()
         if not options.request_text:
             record = replace(record, prompt="[]", response="")
+        elif secrets:  # a key an upstream echoed, or one pasted into a prompt, is not kept
+            record = replace(
+                record,
+                prompt=redact(record.prompt, secrets),
+                response=redact(record.response, secrets),
+            )
+        if record.error and secrets:
+            record = replace(record, error=redact(record.error, secrets))
+        if answer is not None and secrets:
+            answer = replace(answer, text=redact(answer.text, secrets))
         self.store.record_request(record)
         now = self._now()
         if options.retention and now - self._pruned_at >= PRUNE_EVERY:

@@ -16,6 +16,7 @@ from geri.errors import (
     IncompleteAnswer,
     InputError,
     ModelNotFound,
+    ProviderError,
     RateLimited,
     Unavailable,
 )
@@ -360,3 +361,22 @@ async def test_calls_older_than_the_retention_are_pruned(tmp_path: Path) -> None
     kept = [json.loads(r.prompt)[-1]["content"] for r in store.recent_requests()]
     assert kept == ["third", "second"]
     await engine.aclose()
+
+
+async def test_a_known_key_in_an_answer_or_prompt_never_reaches_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-canary-0123456789abcdefghijklmn"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    h = Harness(tmp_path)
+    h.enqueue(f"your key is {key}")  # an upstream that echoes it
+    answer = await h.engine.ask(Request(f"is {key} valid?"))
+    assert key in answer.text  # the caller gets what was said; the store keeps none of it
+    h.enqueue("x", error=ProviderError(f"refused {key}"))
+    with pytest.raises(ProviderError):
+        await h.engine.ask(Request("again", use_cache=False))
+    await h.engine.aclose()
+    for name in ("geri.db", "geri.db-wal"):
+        raw = (tmp_path / name).read_bytes() if (tmp_path / name).exists() else b""
+        assert key.encode() not in raw
+        assert key[:16].encode() not in raw
