@@ -12,6 +12,7 @@ closes early is an error, never a silently shortened answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from geri.errors import (
     Unavailable,
 )
 from geri.keys import redact
+from geri.prompt.tokens import estimate_tokens
 from geri.providers.base import ProviderContext
 from geri.settings import Network
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
@@ -152,6 +154,7 @@ class HttpProvider(ABC):
             )
         self.base_url = base.rstrip("/")
         network = context.network
+        self._total = network.total_timeout
         self._read_timeout = httpx.Timeout(network.read_timeout, connect=network.connect_timeout)
         self._idle_timeout = httpx.Timeout(
             network.stream_idle_timeout, connect=network.connect_timeout
@@ -205,6 +208,13 @@ class HttpProvider(ABC):
         return out
 
     async def generate(self, request: ChatRequest) -> Completion:
+        try:
+            async with asyncio.timeout(self._total):
+                return await self._generate(request)
+        except TimeoutError:
+            raise self._overtime() from None
+
+    async def _generate(self, request: ChatRequest) -> Completion:
         key = self._key()
         try:
             response = await self._context.http().post(
@@ -227,6 +237,9 @@ class HttpProvider(ABC):
         key = self._key()
         finish: FinishReason | None = None
         usage = Usage()
+        deadline = asyncio.get_running_loop().time() + self._total
+        # a server that ignores max_tokens is cut off here (the estimate errs high, so twice)
+        budget, produced = 2 * request.max_tokens + 16, 0
         try:
             async with self._context.http().stream(
                 "POST",
@@ -249,11 +262,22 @@ class HttpProvider(ABC):
                     finish = chunk.finish_reason or finish
                     if chunk.text:
                         yield Chunk(chunk.text)
+                        produced += estimate_tokens(chunk.text)
+                        if produced > budget:
+                            finish = "length"
+                            break
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise self._overtime()
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, key, streaming=True) from exc
         if finish is None:
             raise Unavailable(f"{self._label} closed the stream before the answer was complete.")
         yield Chunk(usage=usage, finish_reason=finish)
+
+    def _overtime(self) -> ProviderTimeout:
+        return ProviderTimeout(
+            f"{self._label} did not finish within {self._total:g} s (network.total_timeout)."
+        )
 
     async def probe(self) -> None:
         """Raise unless the API answers an authenticated model listing (a health check)."""

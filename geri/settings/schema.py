@@ -252,6 +252,12 @@ class Network(_Section):
     stream_idle_timeout: float = Field(
         60.0, gt=0, description="Seconds a stream may stay silent before it is abandoned."
     )
+    total_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds one attempt may take in all, streamed or not, however steadily "
+        "the server keeps sending.",
+    )
     max_attempts: int = Field(
         4, ge=1, le=10, description="Attempts per call, first included, on retryable errors."
     )

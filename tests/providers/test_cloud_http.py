@@ -7,6 +7,7 @@ event mid-stream, a connection cut mid-stream, a stream that ends early, and tim
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,4 +380,50 @@ async def test_valid_json_of_the_wrong_shape_is_a_clear_error_and_logged(
         assert isinstance(answer.text, str)
     [logged] = rig.engine.store.recent_requests()  # the upstream was called: one row
     assert logged.model == "m"
+    await rig.engine.aclose()
+
+
+async def test_a_stream_that_ignores_max_tokens_is_cut_off_by_geri(
+    server: MockServer, tmp_path: Path
+) -> None:
+    rig = make_rig(CASES[0], server, tmp_path, max_attempts=1)
+    endless = ['{"choices":[{"delta":{"content":"word "}}]}'] * 5000  # never a finish_reason
+    server.add(Reply(events=endless))
+    shown: list[str] = []
+    result = None
+    async for chunk in rig.engine.stream(Request("Say hello", model="m", max_tokens=16)):
+        shown.append(chunk.text)
+        result = chunk.result or result
+    assert result is not None
+    assert result.finish_reason == "length"
+    assert len("".join(shown).split()) <= 2 * 16 + 16  # not 5000 words
+    await rig.engine.aclose()
+
+
+async def test_a_server_that_keeps_sending_slowly_meets_the_total_deadline(
+    server: MockServer, tmp_path: Path
+) -> None:
+    from geri.errors import IncompleteAnswer
+
+    rig = make_rig(CASES[0], server, tmp_path, max_attempts=1, total_timeout=1.0)
+    slow = ['{"choices":[{"delta":{"content":"a"}}]}'] * 40
+    server.add(Reply(events=slow, event_delay=0.1))  # each event in time, the whole too slow
+    started = time.monotonic()
+    # text was already shown, so the timeout ends it as a broken-off answer, not retried
+    with pytest.raises(IncompleteAnswer, match=r"network\.total_timeout"):
+        async for _ in rig.engine.stream(Request("Say hello", model="m", max_tokens=4000)):
+            pass
+    assert time.monotonic() - started < 3
+    await rig.engine.aclose()
+
+
+async def test_a_whole_answer_meets_the_total_deadline_too(
+    server: MockServer, tmp_path: Path
+) -> None:
+    from geri.errors import ProviderTimeout
+
+    rig = make_rig(CASES[0], server, tmp_path, max_attempts=1, total_timeout=0.5)
+    server.add(Reply(json=CASES[0].ok, delay=2.0))  # within the read timeout, past the total
+    with pytest.raises(ProviderTimeout, match=r"network\.total_timeout"):
+        await rig.ask()
     await rig.engine.aclose()
