@@ -38,14 +38,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from geri.redaction import redact
+
 if TYPE_CHECKING:
     from geri.types import Period
 
 
 class GeriError(Exception):
-    """Base of all errors meant for the user. `str(err)` is the complete message."""
+    """Base of all errors meant for the user. `str(err)` is the complete message.
+
+    The message is redacted as the error is made (`geri.redaction`): an error may quote an
+    upstream, and it is shown, logged, stored and sent over gRPC from here on.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigError(GeriError):
@@ -114,7 +123,7 @@ class IncompleteAnswer(ProviderError):
 
     def __init__(self, message: str, partial: str = "") -> None:
         super().__init__(message)
-        self.partial = partial
+        self.partial = redact(partial)
 
 
 class Retryable(ProviderError):

@@ -5,7 +5,8 @@ variable wins over the keyring (`GERI_<PROVIDER>_API_KEY` first, then the provid
 variable, e.g. `OPENAI_API_KEY`), so CI and containers need no keyring at all.
 
 A key is never logged, never put in an exception message, and never written anywhere but the
-keyring: `redact` scrubs it from any text that came back from a provider. On a machine without a
+keyring: every key the store reads is handed to `geri.redaction`, which masks it in everything
+geri prints, sends, stores or logs. On a machine without a
 usable keyring (headless Linux) geri says so and names the alternatives instead of hanging; a
 keyring that would store keys unencrypted on disk is refused unless the user opts in. Keyring
 reads are remembered for a minute, so a busy daemon does not query the keyring per request.
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from geri.errors import InputError, KeyringUnavailable, MissingKey
+from geri.redaction import mask, redact, remember
 from geri.settings import live
+
+__all__ = ["KeyStatus", "KeyStore", "mask", "redact"]
 
 SERVICE = "geri"
 # a keyring read can be a D-Bus round trip: remember it briefly, so a rotated key is seen soon
@@ -32,23 +36,6 @@ class KeyStatus:
     provider: str
     source: str | None  # "keyring", "env:NAME", or None when no key is set
     masked: str | None
-
-
-def mask(key: str) -> str:
-    """A recognisable but useless form of `key`.
-
-    >>> mask("sk-proj-abcdefghijklmnop1234")
-    'sk-…1234'
-    """
-    return f"{key[:3]}…{key[-4:]}" if len(key) >= 16 else "…" * 3
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret in it replaced by its mask."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, mask(secret))
-    return text
 
 
 class KeyStore:
@@ -74,6 +61,7 @@ class KeyStore:
         self._clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._all_variables = sorted({v for p in env_names for v in self.variables(p)})
+        remember(*(self._environ.get(name) for name in self._all_variables))
 
     @property
     def providers(self) -> list[str]:
@@ -85,7 +73,9 @@ class KeyStore:
         The log redaction filter strips these from every record.
         """
         found = [value for name in self._all_variables if (value := self._environ.get(name))]
-        return found + [key for _, key in self._cache.values() if key]
+        keys = found + [key for _, key in self._cache.values() if key]
+        remember(*keys)
+        return keys
 
     def variables(self, provider: str) -> tuple[str, ...]:
         """Environment variables that hold `provider`'s key, in order of precedence."""
@@ -137,6 +127,7 @@ class KeyStore:
             raise InputError("The key is empty; nothing was stored.")
         if any(c.isspace() for c in key):
             raise InputError("The key contains whitespace; paste it again, without spaces.")
+        remember(key)
         self._call(lambda backend: backend.set_password(SERVICE, provider, key))
         self._cache.pop(provider, None)
 
@@ -158,6 +149,7 @@ class KeyStore:
         for name in self.variables(provider):
             value = self._environ.get(name, "").strip()
             if value:
+                remember(value)
                 return value, f"env:{name}"
         cached = self._cache.get(provider)
         if cached is not None and self._clock() - cached[0] < CACHE_SECONDS:
@@ -168,6 +160,7 @@ class KeyStore:
             except KeyringUnavailable:
                 stored = None
             self._cache[provider] = (self._clock(), stored)
+        remember(stored)
         return (stored, "keyring") if stored else None
 
     def _check_provider(self, provider: str) -> None:

@@ -5,8 +5,9 @@ and stderr, each at its own level, which per-component levels from the settings 
 Every record passes two filters on its way out: `TraceFilter` stamps it with the trace id of
 the request being served (a context variable the engine sets, and the daemon takes from the
 caller's `x-geri-trace-id` metadata, so one id follows a request across processes), and
-`RedactFilter` replaces every API key geri knows, anything that looks like one, and the user's
-own patterns with a mask — in the message, its arguments, extra fields and tracebacks alike.
+`RedactFilter` passes the message, its arguments, extra fields and tracebacks alike through
+`geri.redaction` (every API key geri knows, anything that looks like one, and the user's own
+patterns).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
-import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geri.keys import redact
+from geri.redaction import add_patterns, redact
 
 if TYPE_CHECKING:
     from geri.settings import Logging
@@ -31,12 +31,6 @@ if TYPE_CHECKING:
 TRACE_ID: ContextVar[str | None] = ContextVar("geri_trace_id", default=None)
 TRACE_METADATA = "x-geri-trace-id"
 CALL_EVENT = "call"  # the `event` field of the one line logged per finished call
-LOOKS_SECRET = (
-    r"\bsk-[A-Za-z0-9_-]{16,}",  # OpenAI, Anthropic
-    r"\bAIza[0-9A-Za-z_-]{30,}",  # Google
-    r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
-)
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "message",
     "asctime",
@@ -61,13 +55,10 @@ class RedactFilter(logging.Filter):
     def __init__(self, secrets: Callable[[], Iterable[str]], patterns: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets = secrets
-        self._patterns = [re.compile(p) for p in (*LOOKS_SECRET, *patterns)]
+        add_patterns(patterns)
 
     def clean(self, text: str, secrets: Iterable[str] | None = None) -> str:
-        text = redact(text, self._secrets() if secrets is None else secrets)
-        for pattern in self._patterns:
-            text = pattern.sub("[redacted]", text)
-        return text
+        return redact(text, self._secrets() if secrets is None else secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_redacted", False):

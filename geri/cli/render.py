@@ -2,7 +2,9 @@
 
 Data goes to stdout (plain text or JSON, so pipes and scripts get exactly the answer); messages
 about the run (errors, notices) go to stderr. Streamed answers are written raw to stdout and
-flushed per chunk: rich's markup parsing has no business inside a model's output.
+flushed per chunk: rich's markup parsing has no business inside a model's output. Every byte
+written to either stream passes `geri.redaction` on its way (`_Redacting`): the CLI's last word
+on keys, whatever the text is and wherever it came from.
 """
 
 from __future__ import annotations
@@ -12,18 +14,37 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+from geri.redaction import redact
 
 if TYPE_CHECKING:
     from geri.install import Plan
     from geri.selection.selector import Ranking
     from geri.types import ContextReport, ModelInfo, ModelStats, Snapshot
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False, soft_wrap=True)
+
+class _Redacting:
+    """A text stream that redacts what it is given and passes it to `target()` (looked up at
+    each write, so a redirected `sys.stdout` is followed)."""
+
+    def __init__(self, target: Callable[[], IO[str]]) -> None:
+        self._target = target
+
+    def write(self, text: str) -> int:
+        self._target().write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding…
+        return getattr(self._target(), name)
+
+
+_stdout = _Redacting(lambda: sys.stdout)
+_err = Console(file=_Redacting(lambda: sys.stderr), highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+_out = Console(file=_stdout, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
 
 
 def error(message: str) -> None:
@@ -45,13 +66,13 @@ def line(message: str = "") -> None:
 
 def write(text: str) -> None:
     """Raw text to stdout, flushed at once (for streamed answers)."""
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    _stdout.write(text)
+    _stdout.flush()
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+    _stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    _stdout.flush()
 
 
 def table(
@@ -71,7 +92,7 @@ def table(
     Piped: plain columns two spaces apart, nothing cut, wrapped or left out, one row per line,
     so `grep`, `cut` and `awk` see whole rows.
     """
-    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    cells = [["" if cell is None else redact(str(cell)) for cell in row] for row in rows]
     if not _out.is_terminal:
         _plain_table(title, list(columns), cells)
     else:
@@ -337,7 +358,7 @@ def when(moment: datetime) -> str:
 
 
 def clip(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(redact(text).split())  # redacted before it is cut
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

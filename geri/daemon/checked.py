@@ -15,6 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from geri.redaction import redact
+
 Parse = Callable[[bytes], Any]
 
 
@@ -75,7 +77,9 @@ async def _parse(raw: bytes, context: Any, parse: Parse, what: str) -> Any:
     try:
         return parse(raw)
     except DecodeError as exc:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"The request is not {what}: {exc}.")
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, redact(f"The request is not {what}: {exc}.")
+        )
 
 
 async def _parsed_stream(

@@ -23,6 +23,7 @@ from geri.daemon.scheduler import Scheduler
 from geri.engine import Engine
 from geri.errors import GeriError
 from geri.logs import TRACE_METADATA
+from geri.redaction import redact
 from geri.types import ModelInfo, Request
 from geri.wire._pb.geri.v1 import wolf_pb2 as pb
 from geri.wire._pb.geri.v1 import wolf_pb2_grpc
@@ -94,8 +95,8 @@ async def end(context: Context, failure: Exception) -> NoReturn:
     """End the call with `failure`'s status (grpc.aio's abort raises)."""
     if isinstance(failure, GeriError):
         code, trailers = status_of(failure)
-        context.set_trailing_metadata(trailers)
-        await context.abort(code, str(failure))
+        context.set_trailing_metadata(tuple((k, redact(v)) for k, v in trailers))
+        await context.abort(code, redact(str(failure)))
     if isinstance(failure, grpc.aio.AbortError):  # the call was already ended
         raise failure
     log.exception("internal error", exc_info=failure)

@@ -47,12 +47,13 @@ from geri.engine.steps import Steps
 from geri.errors import (
     InputError,
 )
-from geri.keys import KeyStore, redact
+from geri.keys import KeyStore
 from geri.logs import TRACE_ID
 from geri.prompt import build_messages
 from geri.prompt.tokens import TokenCounter
 from geri.providers import Provider, ProviderContext, ProviderFactory, provider_factory
 from geri.providers.base import KeyedProvider
+from geri.redaction import StreamRedactor, redact
 from geri.registry import ModelRegistry
 from geri.selection.balancer import LoadBalancer
 from geri.selection.router import Router
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     import httpx
 
 AUTO = "auto"
+EMPTY = Chunk()
 log = logging.getLogger("geri.engine")
 PRUNE_EVERY = timedelta(hours=1)
 
@@ -167,10 +169,21 @@ class Engine(Steps, FrontDoor):
     async def _traced(self, request: Request, *, streamed: bool) -> AsyncGenerator[Chunk, None]:
         """The pipeline under the request's trace id."""
         request, token = traced(request)
+        redactor = StreamRedactor()
         try:
             async with aclosing(self._pipeline(request, streamed)) as chunks:
                 async for chunk in chunks:
-                    yield chunk
+                    if chunk.text:
+                        chunk = replace(chunk, text=redactor.feed(chunk.text))
+                        if not chunk.text and chunk == EMPTY:
+                            continue  # held back: it may be the start of a key
+                    if chunk.done and (tail := redactor.flush()):
+                        yield Chunk(tail)
+                    yield _redacted(chunk)
+        except Exception:
+            if tail := redactor.flush():  # what arrived before the failure is not lost
+                yield Chunk(tail)
+            raise
         finally:
             # closed from another context (garbage collection): nothing there to restore
             with suppress(ValueError):
@@ -367,19 +380,14 @@ class Engine(Steps, FrontDoor):
         """
         alerts = self.ledger.settle(hold, record.cost_micros) if hold is not None else []
         options = self.settings.logging
-        secrets = self.keys.known()
+        # a key an upstream echoed, or one pasted into a prompt, is not kept
         if not options.request_text:
             record = replace(record, prompt="[]", response="")
-        elif secrets:  # a key an upstream echoed, or one pasted into a prompt, is not kept
-            record = replace(
-                record,
-                prompt=redact(record.prompt, secrets),
-                response=redact(record.response, secrets),
-            )
-        if record.error and secrets:
-            record = replace(record, error=redact(record.error, secrets))
-        if answer is not None and secrets:
-            answer = replace(answer, text=redact(answer.text, secrets))
+        else:
+            record = replace(record, prompt=redact(record.prompt), response=redact(record.response))
+        record = replace(record, error=redact(record.error) if record.error else record.error)
+        if answer is not None:
+            answer = replace(answer, text=redact(answer.text))
         self.store.record_request(record)
         now = self._now()
         if options.retention and now - self._pruned_at >= PRUNE_EVERY:
@@ -388,6 +396,18 @@ class Engine(Steps, FrontDoor):
         if key is not None and answer is not None:
             self.cache.put(key, answer)
         return alerts
+
+
+def _redacted(chunk: Chunk) -> Chunk:
+    """`chunk` with its notice and result redacted (its text went through the stream's own)."""
+    if chunk.notice is not None:
+        chunk = replace(chunk, notice=replace(chunk.notice, message=redact(chunk.notice.message)))
+    if chunk.result is not None:
+        notices = tuple(replace(n, message=redact(n.message)) for n in chunk.result.notices)
+        chunk = replace(
+            chunk, result=replace(chunk.result, text=redact(chunk.result.text), notices=notices)
+        )
+    return chunk
 
 
 def _build_provider(info: ModelInfo, context: ProviderContext) -> Provider:

@@ -5,6 +5,8 @@ in the result and the stream, so the CLI prints it on stderr and the daemon send
 client. `Notifier` also delivers it to the user's own command (run without a shell, the text on
 stdin and in GERI_NOTICE) and webhook (a JSON POST), in the background: a slow or broken hook
 is logged and never delays or fails a request. `notifications.enabled = false` silences all.
+The text is redacted first, and the command inherits no variable that holds a key, a token or a
+password (by name, or by value: any key geri knows).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from geri.redaction import known, redact
 from geri.settings import Notifications
 from geri.types import Notice
 
@@ -49,6 +53,7 @@ class Notifier:
         settings = self._settings()
         if not settings.enabled:
             return
+        notice = replace(notice, message=redact(notice.message))
         jobs = []
         if settings.command:
             jobs.append(self._run(settings.command, notice, settings.timeout))
@@ -65,8 +70,13 @@ class Notifier:
             await asyncio.wait(set(self._pending), timeout=self._settings().timeout + 1)
 
     async def _run(self, command: tuple[str, ...], notice: Notice, limit: float) -> None:
+        keys = set(known())
         env = {
-            **{name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)},
+            **{
+                name: value
+                for name, value in os.environ.items()
+                if not SECRET_NAME.search(name) and value.strip() not in keys
+            },
             "GERI_NOTICE": notice.message,
             "GERI_NOTICE_KIND": notice.kind,
         }

@@ -33,9 +33,9 @@ from geri.errors import (
     RateLimited,
     Unavailable,
 )
-from geri.keys import redact
 from geri.prompt.tokens import estimate_tokens
 from geri.providers.base import ProviderContext
+from geri.redaction import redact
 from geri.settings import Network
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
 

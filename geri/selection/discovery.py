@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from geri.redaction import redact
 from geri.settings import Peer
 from geri.store.base import HealthCheck
 from geri.types import ModelInfo
@@ -47,7 +48,7 @@ async def discover(peer: Peer, client: httpx.AsyncClient) -> PeerListing:
         response.raise_for_status()
         listed = [str(m["id"]) for m in response.json().get("data", []) if "id" in m]
     except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return PeerListing(peer.name, (), f"{type(exc).__name__}: {exc}"[:300])
+        return PeerListing(peer.name, (), redact(f"{type(exc).__name__}: {exc}")[:300])
     models = tuple(
         ModelInfo(
             id=f"{peer.name}/{_slug(name)}",
@@ -75,7 +76,7 @@ async def _discover_daemon(peer: Peer) -> PeerListing:
         async with DaemonClient(DaemonAddress(peer.url, token=token)) as remote:
             listed = await remote.list_models()
     except (GeriError, OSError) as exc:
-        return PeerListing(peer.name, (), str(exc)[:300])
+        return PeerListing(peer.name, (), redact(str(exc))[:300])
     rtt = (time.perf_counter() - started) * 1000
     # the token stays in its file: the registry (a database) never holds a secret
     metadata = {"address": peer.url, "rtt_ms": f"{rtt:.2f}", "peer": peer.name}

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from geri.errors import GeriError
 from geri.providers.base import Provider
+from geri.redaction import redact
 from geri.store.base import HealthCheck
 from geri.types import ModelInfo
 
@@ -26,7 +27,7 @@ async def probe(model: ModelInfo, provider: Callable[[], Provider]) -> HealthChe
     try:
         await provider().probe()
     except GeriError as exc:
-        return HealthCheck(model.id, datetime.now(UTC), False, None, str(exc)[:500])
+        return HealthCheck(model.id, datetime.now(UTC), False, None, redact(str(exc))[:500])
     latency = (time.perf_counter() - started) * 1000
     return HealthCheck(model.id, datetime.now(UTC), True, round(latency, 3))
 

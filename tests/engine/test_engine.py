@@ -199,13 +199,13 @@ async def test_tokens_per_minute_counts_the_prompt_and_the_output_reserve(
 
 
 async def test_a_stream_abandoned_half_way_is_logged_as_cancelled(h: Harness) -> None:
-    h.enqueue("a", "b", "c", "d")
+    h.enqueue("one", " two", " three", " four")
     stream = h.engine.stream(Request("hi"))
-    assert (await anext(stream)).text == "a"
+    assert (await anext(stream)).text == "one"
     await stream.aclose()
     [record] = h.store.recent_requests()
     assert record.status == "cancelled"
-    assert record.response == "a"
+    assert record.response == "one"
 
 
 async def test_a_cancelled_task_still_leaves_its_record(h: Harness) -> None:
@@ -363,7 +363,7 @@ async def test_calls_older_than_the_retention_are_pruned(tmp_path: Path) -> None
     await engine.aclose()
 
 
-async def test_a_known_key_in_an_answer_or_prompt_never_reaches_the_store(
+async def test_a_known_key_in_an_answer_or_prompt_reaches_neither_caller_nor_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = "sk-canary-0123456789abcdefghijklmn"
@@ -371,7 +371,12 @@ async def test_a_known_key_in_an_answer_or_prompt_never_reaches_the_store(
     h = Harness(tmp_path)
     h.enqueue(f"your key is {key}")  # an upstream that echoes it
     answer = await h.engine.ask(Request(f"is {key} valid?"))
-    assert key in answer.text  # the caller gets what was said; the store keeps none of it
+    assert answer.text == "your key is sk-…klmn"
+    pieces = [key[i : i + 3] for i in range(0, len(key), 3)]  # one key, split every 3 characters
+    h.enqueue("a key: ", *pieces, " — done")
+    streamed = [c.text async for c in h.engine.stream(Request("stream it", use_cache=False))]
+    assert "".join(streamed) == "a key: sk-…klmn — done"
+    assert not any(key[i : i + 8] in "".join(streamed) for i in range(len(key) - 7))
     h.enqueue("x", error=ProviderError(f"refused {key}"))
     with pytest.raises(ProviderError):
         await h.engine.ask(Request("again", use_cache=False))
