@@ -100,7 +100,7 @@ class ContextReport:
         )
 
 
-NoticeKind = Literal["fallback", "budget_alert", "budget_reset"]
+NoticeKind = Literal["fallback", "budget_alert", "budget_reset", "usage_anomaly"]
 Period = Literal["daily", "weekly", "monthly"]  # of a budget
 
 
@@ -165,6 +165,8 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    # why the figures reported were not believed (then they are clamped to 0…MAX_USAGE)
+    anomaly: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,8 +47,10 @@ class MockServer:
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        self.lock = threading.Lock()
         self.requests: list[Seen] = []
-        self.default: Reply | None = None
+        # the reply when none is queued: one for all, or made per request (a hostile upstream)
+        self.default: Reply | Callable[[Seen], Reply] | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,7 +76,10 @@ class MockServer:
                         body,
                     )
                 )
-                reply = server.replies.popleft() if server.replies else server.default
+                with server.lock:
+                    reply = server.replies.popleft() if server.replies else server.default
+                    if callable(reply):
+                        reply = reply(server.requests[-1])
                 if reply is None:
                     reply = Reply(500, {"error": {"message": "mock server: no reply queued"}})
                 time.sleep(reply.delay)

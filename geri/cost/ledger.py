@@ -173,6 +173,7 @@ class Ledger:
 
     def settle(self, hold: Hold, cost_micros: int) -> list[str]:
         """Record what the held call really cost; returns any budget alerts it set off."""
+        cost_micros = max(0, cost_micros)  # the ledger never goes down
         self.store.settle(hold.id, cost_micros)
         return self._alerts(hold.provider) if cost_micros > 0 else []
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from geri.cost import request_cost
+from geri.cost import charge
 from geri.cost.ledger import Hold
 from geri.engine.cache import Cached
 from geri.engine.ratelimit import RateLimiter
 from geri.engine.retry import RetryPolicy
-from geri.errors import GeriError, IncompleteAnswer, ProviderError, Retryable
+from geri.errors import GeriError, IncompleteAnswer, MalformedReply, ProviderError, Retryable
 from geri.prompt.tokens import estimate_tokens
 from geri.providers import Provider
 from geri.selection.balancer import LoadBalancer
@@ -70,13 +70,13 @@ class Call:
     usage: Usage | None = None
     finish: FinishReason | None = None
     ttft_ms: float | None = None
+    anomaly: str | None = None  # why the usage reported was not believed (set by `outcome`)
 
     def outcome(
         self, now: float, failure: BaseException | None, cached: Cached | None
     ) -> tuple[RequestRecord, Cached | None, FinishReason]:
         """The call as the request log keeps it, the answer to cache (a complete one, and only
         if the cache is on for it), and why the answer ended."""
-        usage = self.usage or Usage()
         text = "".join(self.parts)
         status: Status = "ok"
         error = None
@@ -89,6 +89,20 @@ class Call:
             error = str(failure) if isinstance(failure, GeriError) else repr(failure)
         finish = finish or "stop"
         latency = (now - self.started) * 1000
+        reserved = self.hold.amount_micros if self.hold else 0
+        billed = charge(
+            self.usage,
+            self.info,
+            prompt_tokens=self.report.prompt_tokens if self.report else 0,
+            max_tokens=self.chat.max_tokens,
+            produced_tokens=estimate_tokens(text) if text else 0,
+            reserved_micros=reserved,
+        )
+        usage, cost, self.anomaly = billed.usage, billed.cost_micros, billed.anomaly
+        if isinstance(failure, MalformedReply) and reserved > cost:  # what it billed is unknown
+            cost, self.anomaly = reserved, "a reply geri could not read"
+        if cached:
+            usage, cost, self.anomaly = cached.usage, 0, None
         record = RequestRecord(
             id=self.id,
             created_at=self.created_at,
@@ -100,7 +114,7 @@ class Call:
             output_tokens=usage.output_tokens,
             latency_ms=latency,
             ttft_ms=latency if cached else self.ttft_ms,
-            cost_micros=0 if cached else request_cost(usage, self.info),
+            cost_micros=cost,
             status=status,
             error=error,
             streamed=self.streamed,

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
+from geri.cost import dollars
 from geri.cost.ledger import Hold, Ledger
 from geri.engine.cache import Cached, ResponseCache
 from geri.engine.calls import Call, Caller
@@ -67,6 +68,7 @@ from geri.types import (
     Notice,
     Request,
     Result,
+    Usage,
 )
 
 if TYPE_CHECKING:
@@ -356,6 +358,8 @@ class Engine(Steps, FrontDoor):
     ) -> Result:
         """Settle the budget, log the call and cache a complete answer, whatever the outcome."""
         record, answer, finish = call.outcome(self._clock(), failure, cached)
+        if call.anomaly:
+            self._usage_anomaly(call, record)
         # shielded: a cancelled caller must still settle its reservation and leave its record
         alerts = await asyncio.shield(
             asyncio.to_thread(self._persist, record, call.hold, call.key, answer)
@@ -369,6 +373,29 @@ class Engine(Steps, FrontDoor):
             if provider is not None:
                 await provider.aclose()
         return call.result(record, finish)
+
+    def _usage_anomaly(self, call: Call, record: RequestRecord) -> None:
+        """Say that `call`'s reported usage was not believed, and what was charged instead."""
+        reported = call.usage or Usage()
+        reserved = call.hold.amount_micros if call.hold else 0
+        message = (
+            f"{call.info.id} reported usage geri does not believe ({call.anomaly}); it was "
+            f"charged {dollars(record.cost_micros)} (reserved {dollars(reserved)}) for "
+            f"{record.input_tokens} input and {record.output_tokens} output tokens."
+        )
+        log.warning(
+            message,
+            extra={
+                "request_id": call.id,
+                "reported_input": reported.input_tokens,
+                "reported_output": reported.output_tokens,
+                "charged_micros": record.cost_micros,
+                "reserved_micros": reserved,
+            },
+        )
+        call.notices.append(Notice("usage_anomaly", message))
+        if self.notifier.enabled:
+            self.notifier.send(call.notices[-1])
 
     def _persist(
         self, record: RequestRecord, hold: Hold | None, key: str | None, answer: Cached | None

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from geri.cost import projected_cost
+from geri.cost import input_margin, projected_cost
 from geri.cost.ledger import Ledger
 from geri.engine.calls import Call
 from geri.engine.fallback import describe, fallback_text, next_model
@@ -73,7 +73,9 @@ class Steps:
             prompt.messages,
             max_tokens=min(request.max_tokens, report.window - report.prompt_tokens),
         )
-        projected = projected_cost(report.prompt_tokens, call.chat.max_tokens, call.info)
+        # an honest upper bound: the provider may count the prompt a little higher than geri
+        sent = report.prompt_tokens + input_margin(report.prompt_tokens)
+        projected = projected_cost(sent, call.chat.max_tokens, call.info)
         if projected > 0 and call.info.location != "local":  # else nothing to hold
             call.hold = await off_loop(self.ledger.reserve, call.info, projected)
             await self._back_in_budget(call)

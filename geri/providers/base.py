@@ -12,12 +12,42 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from geri.errors import MalformedReply
 from geri.keys import KeyStore
 from geri.settings import BitNet, Network, Peer, Performance, ProviderOptions, Settings
-from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo
+from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Usage
 
 if TYPE_CHECKING:
     import httpx
+
+MAX_USAGE = 10**9  # tokens: beyond any real call
+
+
+def reported_usage(input_tokens: object, output_tokens: object) -> Usage:
+    """Token counts as an upstream reported them (None: not reported).
+
+    A count must be a whole number from 0 to `MAX_USAGE`. A number outside that (negative,
+    fractional, astronomically large, infinite) is kept clamped, with an `anomaly` that makes
+    the engine charge the call's reservation; anything that is not a number at all is a reply
+    of the wrong shape.
+
+    >>> reported_usage(12, None)
+    Usage(input_tokens=12, output_tokens=0, anomaly=None)
+    >>> reported_usage(-5, 1e30)
+    Usage(input_tokens=0, output_tokens=1000000000, anomaly='input tokens -5; output tokens 1e+30')
+    """
+    counts, problems = [], []
+    for name, value in (("input", input_tokens), ("output", output_tokens)):
+        if value is None:
+            counts.append(0)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise MalformedReply(f"{name} tokens {value!r:.40}")
+        elif value == value and 0 <= value <= MAX_USAGE and value == int(value):
+            counts.append(int(value))
+        else:
+            problems.append(f"{name} tokens {value!r:.40}")
+            counts.append(0 if value != value else int(min(max(value, 0), MAX_USAGE)))
+    return Usage(counts[0], counts[1], "; ".join(problems) or None)
 
 
 @runtime_checkable

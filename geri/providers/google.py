@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from geri.errors import MalformedReply
+from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
@@ -48,7 +49,7 @@ def build_payload(request: ChatRequest) -> dict[str, Any]:
 def parse_usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    return Usage(int(data.get("promptTokenCount") or 0), int(data.get("candidatesTokenCount") or 0))
+    return reported_usage(data.get("promptTokenCount"), data.get("candidatesTokenCount"))
 
 
 def _candidate(data: Any) -> tuple[str, FinishReason | None]:

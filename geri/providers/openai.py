@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from geri.errors import MalformedReply
+from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
@@ -46,7 +47,7 @@ def build_payload(model: str, request: ChatRequest, stream: bool) -> dict[str, A
 def parse_usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+    return reported_usage(data.get("prompt_tokens"), data.get("completion_tokens"))
 
 
 def parse_response(data: Any) -> Completion:

@@ -116,6 +116,7 @@ KINDS: dict[str, NoticeKind] = {
     "fallback": "fallback",
     "budget_alert": "budget_alert",
     "budget_reset": "budget_reset",
+    "usage_anomaly": "usage_anomaly",
 }
 
 
