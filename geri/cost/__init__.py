@@ -45,12 +45,13 @@ def projected_cost(prompt_tokens: int, max_tokens: int, info: ModelInfo) -> int:
 
 def input_margin(prompt_tokens: int) -> int:
     """How many more input tokens than geri counted a provider may honestly bill: its chat
-    template's own tokens and a tokenizer geri could only estimate (10 % and 32 tokens).
+    template's tokens beyond the overhead geri counts, and a tokenizer geri could only estimate
+    (10 % and 8 tokens).
 
     >>> input_margin(1000)
-    132
+    108
     """
-    return prompt_tokens // 10 + 32
+    return prompt_tokens // 10 + 8
 
 
 @dataclass(frozen=True, slots=True)

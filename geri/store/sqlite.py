@@ -8,6 +8,7 @@ are the shared ones (`geri.store.shared`); this module is the connection.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from geri.store.shared import Execute, Rows, SqlStore
 
 BUSY_TIMEOUT_S = 30.0
 T = TypeVar("T")
+log = logging.getLogger("geri.store")
 
 
 class SQLiteStore(SqlStore):
@@ -32,6 +34,7 @@ class SQLiteStore(SqlStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._vanished = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -80,11 +83,16 @@ class SQLiteStore(SqlStore):
         """Refuse to go on when the file was deleted or replaced under this process: SQLite
         would keep writing to the vanished file, and every row would be lost."""
         if _identity(self.path) != self._file:
-            raise StoreError(
+            message = (
                 f"The database {self.path} was removed or replaced while geri was using it; "
-                "nothing more is written to it. Restart geri (or the daemon) to use the file "
-                "that is there now."
+                "nothing more is written to it, and no call that needs it (a budget, the "
+                "request log) is made. Restart geri (or the daemon) to use the file that is "
+                "there now."
             )
+            if not self._vanished:  # said once in the log; every call gets the error
+                self._vanished = True
+                log.error(message)
+            raise StoreError(message)
 
     def close(self) -> None:
         with self._lock:

@@ -273,9 +273,9 @@ async def fire(addresses: list[str], requests: int) -> list[grpc.StatusCode]:
         )
         try:
             if n % 2:
-                await stubs[n % 2].ProcessPrompt(request, timeout=60)
+                await stubs[n % len(stubs)].ProcessPrompt(request, timeout=60)
             else:
-                async for _ in stubs[n % 2].StreamPrompt(request, timeout=60):
+                async for _ in stubs[n % len(stubs)].StreamPrompt(request, timeout=60):
                     pass
         except grpc.aio.AioRpcError as exc:
             return exc.code()
@@ -319,3 +319,31 @@ def test_two_daemons_against_a_hostile_upstream_stay_within_the_limit(
     assert refused >= 1
     assert ok + refused == 20
     assert_within(location, limit, upstream_calls=calls)
+
+
+def test_a_daemon_whose_database_was_deleted_fails_closed(tmp_path: Path) -> None:
+    home, location = tmp_path / "home", str(tmp_path / "geri.db")
+    with MockServer() as server:
+        server.default = hostile(itertools.cycle([{"prompt_tokens": 9, "completion_tokens": 4}]))
+        write_settings(home, server.url)
+        env = environment(home, location)
+        budget = [sys.executable, "-m", "geri", "budget", "set", "daily", "1000"]
+        subprocess.run(budget, env=env, check=True, capture_output=True)
+        proc = start_daemon(home, location)
+        try:
+            target = address(home, proc)
+            assert asyncio.run(fire([target], 1)) == [grpc.StatusCode.OK]
+            for name in ("geri.db", "geri.db-wal", "geri.db-shm"):
+                (tmp_path / name).unlink(missing_ok=True)
+            # a new file the daemon never reads, with a budget that would let calls through
+            subprocess.run(budget, env=env, check=True, capture_output=True)
+            before = len(server.requests)
+            codes = asyncio.run(fire([target], 5))
+            after = len(server.requests)
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=30)
+    assert codes == [grpc.StatusCode.INTERNAL] * 5
+    assert after == before  # fail closed: no call left the machine unbudgeted
+    log = (home / "logs" / "geri.log").read_text() + stderr.decode()
+    assert "was removed or replaced while geri was using it" in log

@@ -96,11 +96,13 @@ async def test_within_budget_the_cloud_answers_and_the_cost_is_recorded(rig: Rig
 
 
 async def test_over_budget_the_local_model_answers_until_the_reset(rig: Rig) -> None:
-    rig.budget(15)  # a call is projected at $13: its prompt and max_tokens at $1 a token
+    # a call is projected at $21: its prompt (5), the input margin (8) and max_tokens (8), at
+    # $1 a token; it costs $5
+    rig.budget(24)
     rig.enqueue("gpt", "cloud", " answer")
     assert (await rig.engine.ask(Request("two plus two", max_tokens=8))).cost_micros == 5 * DOLLAR
     rig.enqueue("smol", "local answer")
-    result = await rig.engine.ask(Request("three plus three", max_tokens=8))  # 5 + 13 > 15
+    result = await rig.engine.ask(Request("three plus three", max_tokens=8))  # 5 + 21 > 24
     assert (result.model, result.text) == ("smol", "local answer")
     assert result.notices == (
         Notice(
@@ -118,8 +120,8 @@ async def test_over_budget_the_local_model_answers_until_the_reset(rig: Rig) -> 
     assert back.notices == (
         Notice("budget_reset", "The budget has reset — answering with OpenAI gpt again."),
     )
-    rig.enqueue("gpt", "quiet")
-    later = await rig.engine.ask(Request("and now", max_tokens=2))
+    rig.enqueue("gpt", "a", "quiet", "answer", "of", "five")  # $5 + $7: half the budget
+    later = await rig.engine.ask(Request("and now", max_tokens=5))
     assert [n.kind for n in later.notices] == ["budget_alert"]  # the reset is told once
 
 
@@ -196,13 +198,13 @@ async def test_a_pinned_fallback_model_is_used(tmp_path: Path) -> None:
 
 
 async def test_budget_alerts_reach_the_caller(rig: Rig) -> None:
-    rig.budget(20)
-    rig.enqueue("gpt", "a", "b", "c", "d", "e", "f", "g")
-    result = await rig.engine.ask(Request("one two three", max_tokens=10))  # costs $10
+    rig.budget(24)
+    rig.enqueue("gpt", "a", "b", "c", "d", "e", "f", "g", "h", "i")
+    result = await rig.engine.ask(Request("one two three", max_tokens=10))  # costs $12
     assert result.notices == (
         Notice(
             "budget_alert",
-            "Cloud budget for November is 50% used: $10.00 of $20.00 "
+            "Cloud budget for November is 50% used: $12.00 of $24.00 "
             "(monthly, resets on 1 December).",
         ),
     )
