@@ -34,6 +34,7 @@ from geri.errors import (
     Unavailable,
 )
 from geri.prompt.tokens import estimate_tokens
+from geri.providers import sse
 from geri.providers.base import ProviderContext
 from geri.redaction import redact
 from geri.settings import Network
@@ -41,6 +42,7 @@ from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Mo
 
 T = TypeVar("T")
 R = TypeVar("R")
+MAX_ERROR_BODY = 64 * 1024  # of an error body, only the start says anything
 CONTEXT_HINTS = (
     "context length",
     "context_length",
@@ -217,21 +219,39 @@ class HttpProvider(ABC):
     async def _generate(self, request: ChatRequest) -> Completion:
         key = self._key()
         try:
-            response = await self._context.http().post(
+            async with self._context.http().stream(
+                "POST",
                 self.endpoint(stream=False),
                 json=self.build_payload(request, stream=False),
                 headers=self.headers(key),
                 timeout=self._read_timeout,
-            )
+            ) as response:
+                body = await self._body(response)
             if response.status_code >= 400:
-                raise self._status_error(response, response.text, key)
+                raise self._status_error(response, body.decode("utf-8", "replace"), key)
             try:
-                data = response.json()
+                data = json.loads(body)
             except ValueError as exc:
                 raise Unavailable(f"{self._label} sent a reply that is not JSON.") from exc
             return self._read(self.parse_response, data, key)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, key, streaming=False) from exc
+
+    async def _body(self, response: httpx.Response) -> bytes:
+        """The whole body of `response`, refused past `sse.MAX_TOTAL` bytes as it arrives (an
+        error body past `MAX_ERROR_BODY`: only its start is needed)."""
+        limit = MAX_ERROR_BODY if response.status_code >= 400 else sse.MAX_TOTAL
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                if response.status_code >= 400:
+                    return bytes(body[:limit])
+                raise MalformedReply(
+                    f"{self._label} sent a reply of more than {limit // (1024 * 1024)} MB; "
+                    "geri reads no more."
+                )
+        return bytes(body)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         key = self._key()
@@ -249,12 +269,10 @@ class HttpProvider(ABC):
                 timeout=self._idle_timeout,
             ) as response:
                 if response.status_code >= 400:
-                    body = (await response.aread()).decode("utf-8", "replace")
+                    body = (await self._body(response)).decode("utf-8", "replace")
                     raise self._status_error(response, body, key)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    chunk = self._read(self.parse_event, line[5:].strip(), key)
+                async for event in self._events(response):
+                    chunk = self._read(self.parse_event, event.data.strip(), key)
                     if chunk is None:
                         continue
                     if chunk.usage is not None:
@@ -274,6 +292,15 @@ class HttpProvider(ABC):
             raise Unavailable(f"{self._label} closed the stream before the answer was complete.")
         yield Chunk(usage=usage, finish_reason=finish)
 
+    async def _events(self, response: httpx.Response) -> AsyncGenerator[sse.Event, None]:
+        try:
+            async for event in sse.events(response.aiter_bytes()):
+                yield event
+        except sse.TooLarge as exc:
+            raise MalformedReply(
+                f"{self._label} sent a stream geri will not read further: {exc}."
+            ) from None
+
     def _overtime(self) -> ProviderTimeout:
         return ProviderTimeout(
             f"{self._label} did not finish within {self._total:g} s (network.total_timeout)."
@@ -290,13 +317,14 @@ class HttpProvider(ABC):
 
     async def _list_models(self, key: str | None) -> None:
         try:
-            response = await self._context.http().get(
-                self.models_endpoint(), headers=self.headers(key), timeout=self._read_timeout
-            )
+            async with self._context.http().stream(
+                "GET", self.models_endpoint(), headers=self.headers(key), timeout=self._read_timeout
+            ) as response:
+                body = await self._body(response)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, key, streaming=False) from exc
         if response.status_code >= 400:
-            raise self._status_error(response, response.text, key)
+            raise self._status_error(response, body.decode("utf-8", "replace"), key)
 
     async def count_tokens(self, text: str) -> int:
         """Exact with a locally available tiktoken encoding, else a high estimate."""
