@@ -21,6 +21,7 @@ from pathlib import Path
 
 from geri.cost import dollars_to_micros
 from geri.errors import InputError, ModelNotFound
+from geri.providers import trial
 from geri.providers.gguf import read_gguf
 from geri.settings import CloudModel, LocalModel, Settings, live
 from geri.store import Store
@@ -121,6 +122,8 @@ class ModelRegistry:
         """
         path = path.expanduser().resolve()
         header = read_gguf(path)
+        if provider == "llama.cpp":  # a file llama.cpp would refuse, or abort on, is not added
+            trial.verify(path)
         model_id = model_id or _id_from_path(path)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}", model_id):
             raise InputError(

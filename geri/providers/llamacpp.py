@@ -35,6 +35,7 @@ from geri.errors import (
     ProviderError,
 )
 from geri.prompt.templates import TemplateTooCostly
+from geri.providers import trial
 from geri.providers.base import ProviderContext
 from geri.providers.decoding import decode
 from geri.providers.gguf import read_gguf
@@ -169,6 +170,7 @@ class LlamaCppProvider:
     def _load(self) -> _Loaded:
         path = Path(self._info.source)
         header = read_gguf(path)
+        trial.verify(path)  # never load into this process what could take it down
         import llama_cpp
 
         from geri.providers.chat_template import ChatTemplate
