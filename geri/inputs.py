@@ -10,8 +10,10 @@ input, what is wrong and, for a limit, the setting that raises it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -84,6 +86,32 @@ def read_capped(stream: BinaryIO, limit: int, what: str, setting: str | None = N
     except OSError as exc:
         raise InputError(f"Cannot read {what}: {exc.strerror or exc}.") from None
     return b"".join(chunks)
+
+
+def spool(stream: BinaryIO, head: bytes, limit: int, what: str, setting: str | None = None) -> Path:
+    """`head` and the rest of `stream` copied to a temporary file, refused past `limit` bytes:
+    a large input (a video on stdin) costs disk, not memory. The file is removed when the
+    process exits."""
+    descriptor, name = tempfile.mkstemp(prefix="geri-", suffix=".spool")
+    path = Path(name)
+    atexit.register(path.unlink, missing_ok=True)
+    total = len(head)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(head)
+            while chunk := stream.read(min(CHUNK, limit + 1 - total)):
+                total += len(chunk)
+                if total > limit:
+                    where = f" ({setting} in the settings)" if setting else ""
+                    raise InputError(f"{what} is larger than the {_size(limit)} limit{where}.")
+                out.write(chunk)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise InputError(f"Cannot read {what}: {exc.strerror or exc}.") from None
+    except InputError:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _size(nbytes: int) -> str:

@@ -125,7 +125,7 @@ def test_a_fifo_as_the_settings_file_is_a_clear_error(geri_home: Path) -> None:
         (("ask", "--rag", "-", "q"), "prompt.max_rag_bytes"),
         (("ask", "q"), "16 MiB limit"),
         (("keys", "set", "openai"), "limit"),
-        (("vision", "-"), "vision.max_video_mb"),
+        (("vision", "-"), "vision.max_input_mb"),
     ],
     ids=["rag", "prompt", "key", "vision"],
 )
@@ -135,6 +135,17 @@ def test_endless_stdin_stops_at_its_limit(
     (geri_home / "config").mkdir(parents=True)
     (geri_home / "config" / "settings.json").write_text('{"vision": {"max_video_mb": 64}}')
     refused(geri(geri_home, *args, feed=b"\0" * 2**20, endless=True), needle, "larger than")
+
+
+def test_an_endless_video_on_stdin_is_spooled_to_disk_and_stops_at_its_limit(
+    geri_home: Path, tmp_path: Path
+) -> None:
+    (geri_home / "config").mkdir(parents=True)
+    (geri_home / "config" / "settings.json").write_text('{"vision": {"max_video_mb": 64}}')
+    mp4 = b"\0\0\0\x18ftypisom" + b"\0" * (2**20 - 12)  # an MP4 header, then more forever
+    proc = geri(geri_home, "vision", "-", feed=mp4, endless=True)
+    refused(proc, "The video on stdin", "vision.max_video_mb", "larger than")
+    assert not list(Path(tempfile.gettempdir()).glob("geri-*.spool"))  # removed
 
 
 def test_invalid_utf8_on_stdin_is_refused_like_in_a_file(geri_home: Path, tmp_path: Path) -> None:

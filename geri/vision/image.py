@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from geri.errors import InputError
-from geri.inputs import open_regular, read_capped
+from geri.inputs import open_regular, read_capped, spool
 from geri.settings import Vision as VisionSettings
 from geri.specs import ImageRules
 from geri.types import Image
@@ -43,15 +43,22 @@ class Media:
 def read_media(source: str, *, stdin: BinaryIO | None, limits: VisionSettings) -> Media:
     """`source` (a file path, an http(s) URL, or '-' for stdin) sniffed as image or video.
 
-    Stdin is read up to the video limit and no further; a file must be a regular file within
-    the image limit, or the video limit for a video.
+    Stdin is read within the image limit, or spooled to a temporary file within the video limit
+    for a video; a file must be a regular file within the same limits.
     """
     image_max, video_max = limits.max_input_mb * 2**20, limits.max_video_mb * 2**20
     if source == "-":
-        data = read_capped(stdin, video_max, "stdin", "vision.max_video_mb") if stdin else b""
-        if not data:
+        head = stdin.read(64) if stdin else b""
+        if not head:
             raise InputError("Nothing on stdin: pipe an image or video in, or give a file.")
-        return _sniffed("stdin", data, image_max)
+        assert stdin is not None
+        if looks_like_video(head):
+            path = spool(stdin, head, video_max, "The video on stdin", "vision.max_video_mb")
+            return Media("stdin", True, path=path)
+        rest = read_capped(
+            stdin, image_max - len(head), "The image on stdin", "vision.max_input_mb"
+        )
+        return Media("stdin", False, head + rest)
     if source.startswith(("http://", "https://")):
         return _sniffed(source, _fetch(source, video_max, limits.url_timeout), image_max)
     path = Path(source).expanduser()
