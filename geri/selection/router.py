@@ -115,7 +115,7 @@ class Router:
         """Ask every peer in the settings for its models; register them, or mark them down."""
         results = []
         for peer in self.settings.peers:
-            found = await discover(peer, self._http())
+            found = await discover(peer, self._http(), self.keys.get("openai_compatible"))
             if found.error is None:
                 for model in found.models:
                     await asyncio.to_thread(self.store.put_model, model)

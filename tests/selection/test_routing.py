@@ -17,7 +17,7 @@ from geri.settings import Cache, LocalModel, Peer, Routing, Settings
 from geri.store import open_store
 from geri.types import Constraints, ModelInfo, Request
 from tests.fakes import FakeClock, FakeProvider, Script
-from tests.mockserver import MockServer, Reply
+from tests.mockserver import MockServer, Reply, Seen
 
 
 class Rig:
@@ -119,6 +119,7 @@ async def test_health_checks_are_logged_and_feed_reliability(
 async def test_peers_are_discovered_with_their_round_trip(tmp_path: Path) -> None:
     with MockServer() as peer:
         peer.add(Reply(json={"object": "list", "data": [{"id": "/models/llama 3.gguf"}]}))
+        peer.add(Reply(404, {}))  # no /props: not a llama.cpp server
         settings = Settings(peers=(Peer(name="box", url=peer.url + "/v1"),))
         engine = Engine(settings, open_store(tmp_path / "g.db"))
         [found] = await engine.router.discover()
@@ -135,6 +136,49 @@ async def test_peers_are_discovered_with_their_round_trip(tmp_path: Path) -> Non
         [check] = engine.store.health_history("box/llama-3.gguf")
         assert not check.ok
         await engine.aclose()
+
+
+def keyed_peer(seen: Seen) -> Reply:
+    """A peer behind a keyed proxy that states its windows: vLLM's way, or llama.cpp's."""
+    if seen.headers.get("authorization") != "Bearer sk-peer-key-123456":
+        return Reply(401, {"error": {"message": "missing or wrong key"}})
+    if seen.path == "/props":
+        return Reply(json={"default_generation_settings": {"n_ctx": 2048}})
+    return Reply(
+        json={
+            "data": [
+                {"id": "vllm-model", "max_model_len": 32768},
+                {"id": "llama-model"},
+                {"id": "sk-peer-key-123456"},  # a listing that echoes the key: not a model
+            ]
+        }
+    )
+
+
+async def test_discovery_sends_the_key_and_takes_each_window_from_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GERI_OPENAI_COMPATIBLE_API_KEY", "sk-peer-key-123456")
+    with MockServer() as peer:
+        peer.default = keyed_peer
+        settings = Settings(peers=(Peer(name="box", url=peer.url + "/v1"),))
+        engine = Engine(settings, open_store(tmp_path / "g.db"))
+        [found] = await engine.router.discover()
+        await engine.aclose()
+    assert found.error is None
+    windows = {m.id: m.context_window for m in found.models}
+    assert windows == {"box/vllm-model": 32768, "box/llama-model": 2048}
+
+
+async def test_a_peer_that_states_no_window_gets_a_small_one(tmp_path: Path) -> None:
+    with MockServer() as peer:
+        peer.default = Reply(json={"data": [{"id": "m"}]})
+        engine = Engine(
+            Settings(peers=(Peer(name="p", url=peer.url + "/v1"),)), open_store(tmp_path / "g.db")
+        )
+        [found] = await engine.router.discover()
+        await engine.aclose()
+    assert [m.context_window for m in found.models] == [2048]
 
 
 def test_route_explain_on_the_command_line(
