@@ -15,7 +15,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "error", "cancelled"]
+# why an answer ended: "refusal" (the model declined) and "content_filter" (the provider's safety
+# system blocked the prompt or answer) are answers too, with whatever text the provider gave
+FinishReason = Literal[
+    "stop", "length", "refusal", "content_filter", "tool_calls", "error", "cancelled"
+]
+REFUSED: tuple[FinishReason, ...] = ("refusal", "content_filter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,8 @@ class Usage:
     output_tokens: int = 0
     # why the figures reported were not believed (then they are clamped to 0…MAX_USAGE)
     anomaly: str | None = None
+    # of the output, how many were reasoning ("thinking"): billed, but not in the text
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -214,7 +221,8 @@ class Result:
             "provider": self.provider,
             "usage": {
                 "input_tokens": self.usage.input_tokens,
-                "output_tokens": self.usage.output_tokens,
+                "output_tokens": self.usage.output_tokens,  # reasoning included, as billed
+                "reasoning_tokens": self.usage.reasoning_tokens,
             },
             "latency_ms": round(self.latency_ms, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),

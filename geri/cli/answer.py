@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from geri.cli import render
-from geri.types import Chunk, Request, Result
+from geri.types import REFUSED, Chunk, Request, Result
 
 if TYPE_CHECKING:
     from geri.settings import PromptSettings
@@ -55,8 +55,24 @@ async def answer(engine: Answerer, request: Request, streaming: bool, quiet: boo
         raise asyncio.InvalidStateError("stream ended without a result")
     if result.finish_reason == "length" and not quiet:
         render.notice(f"(stopped at --max-tokens {request.max_tokens})")
+    if result.finish_reason in REFUSED:
+        render.notice(REFUSAL_LINES[result.finish_reason].format(model=result.model))
     _from_cache(result, quiet)
     return result
+
+
+REFUSAL_LINES = {
+    "refusal": "{model} declined to answer (finish reason 'refusal'); exit code 3.",
+    "content_filter": "{model}'s provider blocked the prompt or the answer with its safety "
+    "filter (finish reason 'content_filter'); exit code 3.",
+}
+REFUSED_EXIT = 3  # the command ran, but the model refused or the provider blocked the answer
+
+
+def exit_for(result: Result) -> None:
+    """End the command with exit code 3 when the answer was a refusal or was blocked."""
+    if result.finish_reason in REFUSED:
+        raise SystemExit(REFUSED_EXIT)
 
 
 def _from_cache(result: Result, quiet: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from geri.cli import render
-from geri.cli.answer import Documents, answer_here_or_in_daemon
+from geri.cli.answer import Documents, answer_here_or_in_daemon, exit_for
 from geri.cli.common import piped_bytes, piped_text
 from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_from
 from geri.errors import InputError
@@ -106,6 +106,7 @@ def ask(
         render.print_json(result.as_dict())
     elif no_stream:
         render.write(result.text + "\n")
+    exit_for(result)
 
 
 def _prompt_and_documents(prompt: str | None, rag: str | None) -> tuple[str, bytes | None]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from geri.cli import render
-from geri.cli.answer import answer
+from geri.cli.answer import answer, exit_for
 from geri.cli.common import piped, with_engine
 from geri.cli.constraints import AnswerOptions
 
@@ -102,6 +102,7 @@ def vision(
             render.print_json(result.as_dict())
         elif no_stream:
             render.write(result.text + "\n")
+        exit_for(result)
 
     with_engine(work)
 

@@ -84,7 +84,14 @@ def charge(
     """
     reported = reported or Usage()
     if not (info.input_price or info.output_price):  # free (local): nothing to guard
-        return Charge(Usage(reported.input_tokens, reported.output_tokens), 0)
+        return Charge(
+            Usage(
+                reported.input_tokens,
+                reported.output_tokens,
+                reasoning_tokens=reported.reasoning_tokens,
+            ),
+            0,
+        )
     produced = min(produced_tokens, max_tokens)
     estimated = False
     input_tokens, output_tokens = reported.input_tokens, reported.output_tokens
@@ -102,9 +109,11 @@ def charge(
         problems.append(
             f"{output_tokens} output tokens reported where at most {max_tokens} were allowed"
         )
+    output = max(0, min(output_tokens, bound.output_tokens))
     usage = Usage(
         max(0, min(input_tokens, bound.input_tokens)),
-        max(0, min(output_tokens, bound.output_tokens)),
+        output,
+        reasoning_tokens=min(reported.reasoning_tokens, output),
     )
     cost = request_cost(usage, info)
     if problems:

@@ -33,6 +33,7 @@ from geri.settings import Settings
 from geri.store import RequestRecord
 from geri.store.base import Status
 from geri.types import (
+    REFUSED,
     ChatRequest,
     Chunk,
     ContextReport,
@@ -71,6 +72,7 @@ class Call:
     finish: FinishReason | None = None
     ttft_ms: float | None = None
     anomaly: str | None = None  # why the usage reported was not believed (set by `outcome`)
+    reasoning: int = 0  # of the output tokens charged, the reasoning ones (set by `outcome`)
 
     def outcome(
         self, now: float, failure: BaseException | None, cached: Cached | None
@@ -88,6 +90,8 @@ class Call:
             status, finish = "error", "error"
             error = str(failure) if isinstance(failure, GeriError) else repr(failure)
         finish = finish or "stop"
+        if status == "ok" and finish in REFUSED:
+            status = "refused"
         latency = (now - self.started) * 1000
         reserved = self.hold.amount_micros if self.hold else 0
         billed = charge(
@@ -99,6 +103,7 @@ class Call:
             reserved_micros=reserved,
         )
         usage, cost, self.anomaly = billed.usage, billed.cost_micros, billed.anomaly
+        self.reasoning = usage.reasoning_tokens
         if isinstance(failure, MalformedReply) and reserved > cost:  # what it billed is unknown
             cost, self.anomaly = reserved, "a reply geri could not read"
         if cached:
@@ -133,7 +138,7 @@ class Call:
             text=record.response,
             model=record.model,
             provider=record.provider,
-            usage=Usage(record.input_tokens, record.output_tokens),
+            usage=Usage(record.input_tokens, record.output_tokens, reasoning_tokens=self.reasoning),
             latency_ms=record.latency_ms,
             ttft_ms=record.ttft_ms,
             cost_micros=record.cost_micros,

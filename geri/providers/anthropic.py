@@ -20,6 +20,10 @@ FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "pause_turn": "length",  # the turn was paused unfinished
+    "refusal": "refusal",
+    "tool_use": "tool_calls",
 }
 # error types Anthropic sends in bodies and stream events -> the HTTP status they stand for
 ERROR_STATUS = {
@@ -87,6 +91,14 @@ def event_error(error: Any) -> ProviderError:
     return error_for_status(ERROR_STATUS.get(kind, 500), message, "Anthropic", "anthropic")
 
 
+def stream_error(error: Any) -> ProviderError:
+    """An `error` event mid-stream (after a 200): labelled as the event it was."""
+    kind = str(error.get("type", "api_error")) if isinstance(error, dict) else "api_error"
+    message = str(error.get("message", kind)) if isinstance(error, dict) else str(error)
+    status = ERROR_STATUS.get(kind, 500)
+    return error_for_status(status, message, "Anthropic", "anthropic", event=kind)
+
+
 def parse_event(data: str) -> Chunk | None:
     """One SSE `data:` payload as a chunk; raises on an `error` event."""
     try:
@@ -107,7 +119,7 @@ def parse_event(data: str) -> Chunk | None:
             finish_reason=FINISH.get(reason, "stop") if reason else None,
         )
     if kind == "error":
-        raise event_error(event.get("error"))
+        raise stream_error(event.get("error"))
     return None  # ping, content_block_start/stop, message_stop
 
 

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 MAX_USAGE = 10**9  # tokens: beyond any real call
 
 
-def reported_usage(input_tokens: object, output_tokens: object) -> Usage:
+def reported_usage(
+    input_tokens: object, output_tokens: object, reasoning_tokens: object = None
+) -> Usage:
     """Token counts as an upstream reported them (None: not reported).
 
     A count must be a whole number from 0 to `MAX_USAGE`. A number outside that (negative,
@@ -37,7 +39,8 @@ def reported_usage(input_tokens: object, output_tokens: object) -> Usage:
     Usage(input_tokens=0, output_tokens=1000000000, anomaly='input tokens -5; output tokens 1e+30')
     """
     counts, problems = [], []
-    for name, value in (("input", input_tokens), ("output", output_tokens)):
+    figures = (("input", input_tokens), ("output", output_tokens), ("reasoning", reasoning_tokens))
+    for name, value in figures:
         if value is None:
             counts.append(0)
         elif isinstance(value, bool) or not isinstance(value, int | float):
@@ -47,7 +50,7 @@ def reported_usage(input_tokens: object, output_tokens: object) -> Usage:
         else:
             problems.append(f"{name} tokens {value!r:.40}")
             counts.append(0 if value != value else int(min(max(value, 0), MAX_USAGE)))
-    return Usage(counts[0], counts[1], "; ".join(problems) or None)
+    return Usage(counts[0], counts[1], "; ".join(problems) or None, min(counts[2], counts[1]))
 
 
 @runtime_checkable

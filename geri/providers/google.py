@@ -14,7 +14,21 @@ from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
-FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+FINISH: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "LANGUAGE": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "tool_calls",
+    "UNEXPECTED_TOOL_CALL": "tool_calls",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+    "OTHER": "stop",
+}
 ROLES = {"user": "user", "assistant": "model"}
 
 
@@ -49,12 +63,23 @@ def build_payload(request: ChatRequest) -> dict[str, Any]:
 def parse_usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    return reported_usage(data.get("promptTokenCount"), data.get("candidatesTokenCount"))
+    # thinking is billed as output: candidates + thoughts, the thoughts also told apart
+    thoughts = data.get("thoughtsTokenCount")
+    candidates = data.get("candidatesTokenCount")
+    output = candidates
+    if isinstance(thoughts, int) and not isinstance(thoughts, bool):
+        output = (candidates if isinstance(candidates, int) else 0) + thoughts
+    return reported_usage(data.get("promptTokenCount"), output, thoughts)
 
 
 def _candidate(data: Any) -> tuple[str, FinishReason | None]:
     candidates = data.get("candidates") or []
     if not candidates:
+        feedback = data.get("promptFeedback")
+        if isinstance(feedback, dict) and (
+            feedback.get("blockReason") or feedback.get("blockReasonMessage")
+        ):  # the prompt itself was blocked: that is the whole answer
+            return str(feedback.get("blockReasonMessage") or ""), "content_filter"
         return "", None
     first = candidates[0]
     parts = (first.get("content") or {}).get("parts") or []
@@ -85,6 +110,7 @@ def parse_event(data: str) -> Chunk | None:
             str(error.get("message", error)),
             "Google Gemini",
             "google",
+            event=str(error.get("status") or code or "error"),
         )
     try:
         text, finish = _candidate(event)

@@ -38,11 +38,21 @@ from geri.providers import sse
 from geri.providers.base import ProviderContext
 from geri.redaction import redact
 from geri.settings import Network
-from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
+from geri.types import (
+    REFUSED,
+    ChatRequest,
+    Chunk,
+    Completion,
+    FinishReason,
+    Message,
+    ModelInfo,
+    Usage,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_ERROR_BODY = 64 * 1024  # of an error body, only the start says anything
+KEY_HINTS = ("api key not valid", "api_key_invalid", "invalid api key", "incorrect api key")
 CONTEXT_HINTS = (
     "context length",
     "context_length",
@@ -112,11 +122,25 @@ def error_message(body: str, clean: Callable[[str], str] = str) -> str:
 
 
 def error_for_status(
-    status: int, message: str, label: str, provider: str, wait: float | None = None
+    status: int,
+    message: str,
+    label: str,
+    provider: str,
+    wait: float | None = None,
+    *,
+    event: str | None = None,
 ) -> ProviderError:
-    """The geri error for an HTTP error status, with a message that names the fix."""
-    said = f"{label} answered {status}: {message}"
-    if status in (401, 403):
+    """The geri error for an HTTP error status, with a message that names the fix.
+
+    `event` names an error that arrived as a stream event (after a 200): the message then says
+    so instead of inventing the status it stands for.
+    """
+    said = (
+        f"{label} sent an error event ({event}): {message}"
+        if event
+        else (f"{label} answered {status}: {message}")
+    )
+    if status in (401, 403) or any(hint in message.lower() for hint in KEY_HINTS):
         return AuthError(
             f"{said}. The API key was refused: check it with 'geri keys list', "
             f"or set a new one with 'geri keys set {provider}'."
@@ -277,7 +301,8 @@ class HttpProvider(ABC):
                         continue
                     if chunk.usage is not None:
                         usage = merge_usage(usage, chunk.usage)
-                    finish = chunk.finish_reason or finish
+                    if finish not in REFUSED:  # a refusal said mid-stream stays one
+                        finish = chunk.finish_reason or finish
                     if chunk.text:
                         yield Chunk(chunk.text)
                         produced += estimate_tokens(chunk.text)
@@ -392,4 +417,5 @@ def merge_usage(old: Usage, new: Usage) -> Usage:
         max(old.input_tokens, new.input_tokens),
         max(old.output_tokens, new.output_tokens),
         old.anomaly or new.anomaly,
+        max(old.reasoning_tokens, new.reasoning_tokens),
     )

@@ -15,7 +15,13 @@ from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
-FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "content_filter": "stop"}
+FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
 
 
 def message_json(message: Message) -> dict[str, Any]:
@@ -45,18 +51,25 @@ def build_payload(model: str, request: ChatRequest, stream: bool) -> dict[str, A
 
 
 def parse_usage(data: Any) -> Usage | None:
+    """`usage`; completion tokens include the reasoning ones, which are also told apart."""
     if not isinstance(data, dict):
         return None
-    return reported_usage(data.get("prompt_tokens"), data.get("completion_tokens"))
+    details = data.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return reported_usage(data.get("prompt_tokens"), data.get("completion_tokens"), reasoning)
 
 
 def parse_response(data: Any) -> Completion:
     try:
         choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
+        message = choice["message"]
+        refusal = message.get("refusal")
+        text = message.get("content") or refusal or ""
         finish = FINISH.get(choice.get("finish_reason") or "stop", "stop")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise MalformedReply("a chat completion without choices[0].message") from exc
+    if refusal:  # the model declined; its words are the answer
+        finish = "refusal"
     return Completion(text, parse_usage(data.get("usage")) or Usage(), finish)
 
 
@@ -72,8 +85,13 @@ def parse_event(data: str) -> Chunk | None:
         error = event["error"]
         message = str(error.get("message", error) if isinstance(error, dict) else error)
         code = error.get("code") if isinstance(error, dict) else None
+        kind = error.get("type") if isinstance(error, dict) else None
         raise error_for_status(
-            code if isinstance(code, int) else 500, message, "The server", "openai"
+            code if isinstance(code, int) else 500,
+            message,
+            "The server",
+            "openai",
+            event=str(kind or code or "error"),
         )
     usage = parse_usage(event.get("usage"))
     choices = event.get("choices") or []
@@ -81,10 +99,12 @@ def parse_event(data: str) -> Chunk | None:
         return Chunk(usage=usage) if usage else None
     choice = choices[0]
     reason = choice.get("finish_reason")
+    delta = choice.get("delta") or {}
+    refusal = delta.get("refusal")
     return Chunk(
-        text=(choice.get("delta") or {}).get("content") or "",
+        text=delta.get("content") or refusal or "",
         usage=usage,
-        finish_reason=FINISH.get(reason, "stop") if reason else None,
+        finish_reason="refusal" if refusal else (FINISH.get(reason, "stop") if reason else None),
     )
 
 

@@ -6,8 +6,12 @@ and other separators, which JSON strings may carry raw — would cut an event in
 split here on bytes, before decoding. An event is the `data` lines up to a blank line, joined
 with LF; `event` names it, lines starting with a colon are comments, a single space after the
 field's colon is dropped, `id` and `retry` are accepted and ignored (geri never reconnects),
-other fields are ignored, a leading byte-order mark is skipped, and an event not yet ended by a
-blank line when the stream ends is discarded.
+other fields are ignored, and a leading byte-order mark is skipped.
+
+One deviation: the standard drops an event the stream ends before its blank line. geri delivers
+it when its last line was whole (ended by a line break), because real servers end that way:
+Google's own recorded Gemini streams end a prompt-blocked reply with `data: {…}` and one CRLF.
+A line cut off without its line break is still dropped, as it may be incomplete.
 
 Limits: a line longer than `max_line` bytes, or a stream of more than `max_total` bytes, is
 `TooLarge` — a server that sends one line forever, or an endless answer, cannot grow geri's
@@ -69,8 +73,7 @@ async def lines(
             start = end + 1
         if len(buffer) > max_line:
             raise TooLarge(f"one line passed {max_line // 1024} KB")
-    if buffer:  # the last line, unterminated (it can only end an unfinished event)
-        yield buffer.decode("utf-8", "replace")
+    # a last line without its line break is dropped: it may have been cut off
 
 
 async def events(
@@ -101,3 +104,5 @@ async def events(
             data.append(value)
         elif field == "event":
             name = value
+    if data:  # the stream ended after a whole line but before the blank one (see above)
+        yield Event("\n".join(data), name or "message")

@@ -47,7 +47,7 @@ class Observed:
     @classmethod
     def from_history(cls, outcomes: Sequence[Outcome], checks: Sequence[HealthCheck]) -> Observed:
         done = [o for o in outcomes if o.status != "cancelled"]
-        ok = [o for o in done if o.status == "ok"]
+        ok = [o for o in done if o.status in ("ok", "refused")]  # a refusal is an answer
         ttfts = [o.ttft_ms for o in ok if o.ttft_ms is not None]
         return cls(
             calls=len(done),

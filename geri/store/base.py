@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 from geri.types import ModelInfo, Period
 
-Status = Literal["ok", "error", "cancelled"]
+Status = Literal["ok", "refused", "error", "cancelled"]  # refused: a refusal or a filter
 ALL_CLOUD = "*"
 
 

@@ -135,7 +135,8 @@ def test_anthropic_response_and_events() -> None:
     ],
 )
 def test_anthropic_error_events_after_the_200_are_mapped(kind: str, error: type[Exception]) -> None:
-    with pytest.raises(error, match="Anthropic answered"):
+    # labelled as the event it was, not as an HTTP status it never had
+    with pytest.raises(error, match=f"Anthropic sent an error event \\({kind}\\)"):
         anthropic.parse_event(f'{{"type":"error","error":{{"type":"{kind}","message":"{kind}!"}}}}')
 
 
