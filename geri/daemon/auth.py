@@ -17,7 +17,7 @@ MESSAGE = "This daemon needs a token: send 'authorization: Bearer <token>' metad
 
 class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def intercept_service(
         self,
@@ -25,8 +25,13 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        sent = dict(details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(str(sent).encode(), self._expected) or handler is None:
+        sent = str(dict(details.invocation_metadata or ()).get("authorization", ""))
+        scheme, _, token = sent.strip().partition(" ")
+        # the scheme is case-insensitive (RFC 6750 via RFC 7235), the token is not
+        valid = scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._expected
+        )
+        if valid or handler is None:
             return handler
         return _refusing(handler)
 

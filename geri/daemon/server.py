@@ -30,6 +30,8 @@ from grpc_reflection.v1alpha import reflection
 
 from geri.daemon.auth import TokenAuth
 from geri.daemon.checked import add_checked
+from geri.daemon.inflight import InFlight
+from geri.daemon.reflection import REFLECTION_V1, serve_reflection_v1
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
 from geri.daemon.stats import StatsServicer, serve_prometheus
@@ -122,13 +124,19 @@ class DaemonServer:
             ),
         )
         size = options.max_message_mb * 1024 * 1024
+        self.inflight = InFlight()
         self.server = grpc.aio.server(
-            interceptors=[TokenAuth(self.token)] if self.token else [],
+            interceptors=[*([TokenAuth(self.token)] if self.token else []), self.inflight],
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
                 # a port another process holds is refused, never shared with it
                 ("grpc.so_reuseport", 0),
+                # idle clients may keep their connection alive with pings every 5 s or more
+                # (grpc-js and load balancers do) instead of being sent GOAWAY too_many_pings
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
+                ("grpc.http2.max_ping_strikes", 0),
             ],
         )
         for add, servicer in (
@@ -139,9 +147,9 @@ class DaemonServer:
             add_checked(add, servicer(self.state), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        listed = (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
+        reflection.enable_server_reflection(listed, self.server)
+        serve_reflection_v1(listed, self.server)
         self.state.engine.metrics.queue = lambda: (
             self.state.scheduler.waiting,
             sum(self.state.scheduler.running.values()),
@@ -233,7 +241,9 @@ class DaemonServer:
         await self.health.enter_graceful_shutdown()
         if self.metrics_server is not None:
             self.metrics_server.close()
-        await self.server.stop(self.settings.daemon.drain_seconds)
+        # work in flight gets the drain time; health watchers and reflection streams do not
+        await self.inflight.drained(self.settings.daemon.drain_seconds)
+        await self.server.stop(0)
         await self.state.engine.aclose()
         with contextlib.suppress(OSError):
             self.paths.daemon_state.unlink()

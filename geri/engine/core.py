@@ -64,6 +64,7 @@ from geri.specs import key_env_names, provider_spec
 from geri.store import RequestRecord, Store
 from geri.types import (
     Chunk,
+    Constraints,
     ModelInfo,
     Notice,
     Request,
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     import httpx
 
 AUTO = "auto"
+NO_CONSTRAINTS = Constraints()  # a request with constraints is routed, not sent to the default
 EMPTY = Chunk()
 log = logging.getLogger("geri.engine")
 PRUNE_EVERY = timedelta(hours=1)
@@ -293,10 +295,11 @@ class Engine(Steps, FrontDoor):
         return self._http
 
     async def resolve(self, request: Request) -> ModelInfo:
-        """The model named, else the default one, else the best by score ('auto')."""
+        """The model named, else the default one (unless the request sets constraints, such
+        as local or remote only), else the best by score ('auto')."""
         if request.model not in (None, AUTO):
             return await off_loop(self.registry.get, request.model)
-        if request.model is None:
+        if request.model is None and request.constraints == NO_CONSTRAINTS:
             default = await off_loop(self.registry.default_id)
             if default is not None:
                 return await off_loop(self.registry.get, default)

@@ -43,18 +43,20 @@ def traced(request: Request) -> tuple[Request, Token[str | None]]:
 def takes_images(request: Request, info: ModelInfo) -> ModelInfo:
     if request.images and info.kind != "vision":
         raise InputError(
-            f"Model {info.id!r} does not take images: choose a vision model with --model "
-            "(the 'kind' column of 'geri models list'), or set vision_models in the settings."
+            f"Model {info.id!r} does not take images: choose a vision model (kind 'vision' "
+            "in the model list), or set vision_models in the settings."
         )
     return info
 
 
 def validate(request: Request) -> None:
+    """Refuse a request the engine cannot serve. The messages name the request's fields, not
+    any one front end's flags: they reach CLI users and gRPC and HTTP clients alike."""
     if not request.prompt.strip():
-        raise InputError("The prompt is empty: pass it as an argument or pipe it on stdin.")
+        raise InputError("The prompt is empty: give the question to ask.")
     if request.max_tokens < 1:
-        raise InputError(f"--max-tokens must be at least 1 (got {request.max_tokens}).")
+        raise InputError(f"max_tokens must be at least 1 (got {request.max_tokens}).")
     if not 0.0 <= request.temperature <= 2.0:
-        raise InputError(f"--temperature must be between 0 and 2 (got {request.temperature}).")
+        raise InputError(f"temperature must be between 0 and 2 (got {request.temperature}).")
     if not 0.0 < request.top_p <= 1.0:
         raise InputError(f"top_p must be in (0, 1] (got {request.top_p}).")

@@ -91,6 +91,15 @@ def load_documents(
             f"RAG input {name} has {len(items):,} documents; the limit is {max_documents:,} "
             "(prompt.max_documents in the settings)."
         )
+    return validate_documents(items, name, lines)
+
+
+def validate_documents(
+    items: list[Any], name: str, lines: list[int] | None = None
+) -> tuple[Document, ...]:
+    """`items` (parsed JSON, or documents sent over gRPC as dicts) checked one by one with the
+    same rules, whatever way they came: ids present and unique, content not blank, scores
+    finite, metadata flat."""
     documents: list[Document] = []
     seen: dict[str, str] = {}
     for n, item in enumerate(items):

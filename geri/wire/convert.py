@@ -15,6 +15,7 @@ from dataclasses import asdict, fields, replace
 import grpc
 
 from geri import errors
+from geri.prompt.rag import validate_documents
 from geri.types import (
     Constraints,
     Document,
@@ -134,22 +135,29 @@ def sampling_from_proto(params: pb.Parameters, prompt: str = "") -> Request:
     )
 
 
+def documents_from_proto(context: Sequence[pb.ContextDocument]) -> tuple[Document, ...]:
+    """Context documents, checked by the same rules as a `--rag` file (an empty or duplicate
+    id, blank content or a score that is not a finite number is an `InputError`)."""
+    items = [
+        {
+            "id": d.id,
+            "content": d.content,
+            **({"score": d.score} if d.HasField("score") else {}),
+            **({"source": d.source} if d.source else {}),
+            **({"title": d.title} if d.title else {}),
+            **({"metadata": dict(d.metadata)} if d.metadata else {}),
+        }
+        for d in context
+    ]
+    return validate_documents(items, "context")
+
+
 def request_from_proto(message: pb.WolfRequest) -> Request:
     return replace(
         sampling_from_proto(message.parameters, message.prompt),
         system=message.system_prompt or None,
         model=message.model or None,
-        documents=tuple(
-            Document(
-                d.id,
-                d.content,
-                d.score if d.HasField("score") else None,
-                d.source or None,
-                d.title or None,
-                dict(d.metadata),
-            )
-            for d in message.context
-        ),
+        documents=documents_from_proto(message.context),
         constraints=Constraints(
             local_only=message.model_type == pb.MODEL_TYPE_LOCAL,
             remote_only=message.model_type == pb.MODEL_TYPE_REMOTE,
