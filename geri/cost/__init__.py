@@ -83,15 +83,6 @@ def charge(
     (100, 110, '5000000 output tokens reported where at most 100 were allowed')
     """
     reported = reported or Usage()
-    if not (info.input_price or info.output_price):  # free (local): nothing to guard
-        return Charge(
-            Usage(
-                reported.input_tokens,
-                reported.output_tokens,
-                reasoning_tokens=reported.reasoning_tokens,
-            ),
-            0,
-        )
     produced = min(produced_tokens, max_tokens)
     estimated = False
     input_tokens, output_tokens = reported.input_tokens, reported.output_tokens
@@ -99,6 +90,9 @@ def charge(
         output_tokens, estimated = produced, True
     if (produced or output_tokens) and not input_tokens:
         input_tokens, estimated = prompt_tokens, True
+    if not (info.input_price or info.output_price):  # free (local, LAN): nothing to guard
+        usage = Usage(input_tokens, output_tokens, reasoning_tokens=reported.reasoning_tokens)
+        return Charge(usage, 0, None, estimated)
     bound = Usage(prompt_tokens + input_margin(prompt_tokens), max_tokens)
     problems = [reported.anomaly] if reported.anomaly else []
     if input_tokens > bound.input_tokens:

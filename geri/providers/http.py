@@ -283,7 +283,7 @@ class HttpProvider(ABC):
         usage = Usage()
         deadline = asyncio.get_running_loop().time() + self._total
         # a server that ignores max_tokens is cut off here (the estimate errs high, so twice)
-        budget, produced = 2 * request.max_tokens + 16, 0
+        budget, produced, events = 2 * request.max_tokens + 16, 0, 0
         try:
             async with self._context.http().stream(
                 "POST",
@@ -296,6 +296,7 @@ class HttpProvider(ABC):
                     body = (await self._body(response)).decode("utf-8", "replace")
                     raise self._status_error(response, body, key)
                 async for event in self._events(response):
+                    events += 1
                     chunk = self._read(self.parse_event, event.data.strip(), key)
                     if chunk is None:
                         continue
@@ -313,6 +314,13 @@ class HttpProvider(ABC):
                         raise self._overtime()
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, key, streaming=True) from exc
+        if finish is None and not events and self._provider == "openai_compatible":
+            # llama.cpp's server answers a prompt longer than its context with an empty stream
+            raise ContextTooLong(
+                f"{self._label} at {self.base_url} sent an empty stream: llama.cpp's server does "
+                "that when the prompt does not fit its context. Shorten the prompt, or give "
+                "the model a larger context_window on the server and in the settings."
+            )
         if finish is None:
             raise Unavailable(f"{self._label} closed the stream before the answer was complete.")
         yield Chunk(usage=usage, finish_reason=finish)

@@ -427,3 +427,20 @@ async def test_a_whole_answer_meets_the_total_deadline_too(
     with pytest.raises(ProviderTimeout, match=r"network\.total_timeout"):
         await rig.ask()
     await rig.engine.aclose()
+
+
+async def test_an_empty_stream_from_a_compatible_server_is_a_context_error(
+    server: MockServer, tmp_path: Path
+) -> None:
+    # hand-written: llama.cpp's server answers a streamed prompt longer than its context with a
+    # 200 and an empty body (no recording of it exists in any SDK's test data)
+    from geri.errors import ContextTooLong
+
+    compatible = Case("openai_compatible", "/v1", "authorization", f"Bearer {KEY}", {}, [], "", [])
+    rig = make_rig(compatible, server, tmp_path, key=None, max_attempts=3)
+    server.add(Reply(body=b"", headers={"content-type": "text/event-stream"}))
+    with pytest.raises(ContextTooLong, match="empty stream"):
+        async for _ in rig.engine.stream(Request("Say hello", model="m", max_tokens=16)):
+            pass
+    assert len(server.requests) == 1  # not retried
+    await rig.engine.aclose()

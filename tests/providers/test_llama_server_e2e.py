@@ -100,3 +100,25 @@ def test_streams_through_a_real_openai_compatible_server(geri: Geri) -> None:
     assert streamed.stdout == whole.stdout
     [entry, _] = json.loads(geri("logs", "--json", "-n", "2").stdout)
     assert entry["status"] == "ok"
+
+
+def test_a_stream_without_usage_is_counted_never_zero(geri: Geri) -> None:
+    proc = geri("ask", QUESTION, "--json", "--temperature", "0", "--max-tokens", "32")
+    assert proc.returncode == 0, proc.stderr
+    usage = json.loads(proc.stdout)["usage"]
+    assert usage["input_tokens"] > 10  # the server's own count, or geri's high estimate
+    assert usage["output_tokens"] > 0
+
+
+def test_discovery_sends_no_window_larger_than_the_server_holds(
+    geri_cli: Geri, geri_home: Path, llama_server: str
+) -> None:
+    """llama_cpp.server states no window (no /props, no max_model_len): geri assumes a small
+    one, never more than the server's n_ctx (2048 here)."""
+    settings = geri_home / "config" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"peers": [{"name": "box", "url": llama_server}]}))
+    assert geri_cli("models", "discover").returncode == 0
+    listed = json.loads(geri_cli("models", "list", "--json").stdout)
+    [peer] = [m for m in listed if m["location"] == "lan"]
+    assert peer["context_window"] <= 2048
