@@ -150,6 +150,8 @@ class Request:
     use_cache: bool = True
     images: tuple[Image, ...] = ()
     trace_id: str | None = None
+    # earlier turns of a conversation (user and assistant), between the system prompt and this
+    history: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

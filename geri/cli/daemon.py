@@ -44,6 +44,15 @@ def daemon(
             min=0, max=65535, help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics."
         ),
     ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Also serve the OpenAI-compatible API at http://HOST:PORT/v1 (0: any free "
+            "port), for the openai client, LangChain and other tools.",
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
 
@@ -66,6 +75,7 @@ def daemon(
             "socket": socket,
             "token_file": token_file,
             "metrics_port": metrics_port,
+            "http_port": http_port,
         }.items()
         if value is not None
     }
@@ -96,7 +106,7 @@ def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Is a daemon running, where, and what does it serve?"""
-    from geri.daemon.control import running
+    from geri.daemon.control import http_address, running
     from geri.paths import Paths
     from geri.wire.client import DaemonClient
 
@@ -113,11 +123,13 @@ def status(
             return await client.health(), len(await client.list_models())
 
     health, models = asyncio.run(ask())
+    http = http_address(Paths.from_env())
     if json_output:
         render.print_json(
             {
                 "running": True,
                 "address": found.address,
+                "http": http,
                 "pid": found.pid,
                 "health": health,
                 "models": models,
@@ -125,6 +137,8 @@ def status(
         )
     else:
         render.line(f"running at {found.address} (pid {found.pid}): {health}, {models} models")
+        if http:
+            render.line(f"OpenAI-compatible API at {http}/v1")
 
 
 @app.command("stop")

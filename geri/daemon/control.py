@@ -35,6 +35,15 @@ def running(paths: Paths) -> DaemonAddress | None:
     return DaemonAddress(address, pid, token)
 
 
+def http_address(paths: Paths) -> str | None:
+    """The base URL of the running daemon's OpenAI-compatible API, if it serves one."""
+    try:
+        http = json.loads(paths.daemon_state.read_text()).get("http")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return http if isinstance(http, str) else None
+
+
 def alive(pid: int) -> bool:
     """Is process `pid` running (an exited one its parent has not reaped yet is not)?"""
     import psutil

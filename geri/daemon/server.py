@@ -21,8 +21,9 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -51,6 +52,9 @@ from geri.wire._pb.geri.v1 import (
     wolf_pb2_grpc,
 )
 
+if TYPE_CHECKING:
+    from geri.daemon.http import HttpServer
+
 log = logging.getLogger("geri.daemon")
 SERVICES = (
     wolf_pb2.DESCRIPTOR.services_by_name["WolfService"].full_name,
@@ -64,6 +68,7 @@ class Listening:
     address: str  # what clients dial: host:port or unix:/path
     pid: int
     token_file: str | None = None
+    http: str | None = None  # the OpenAI-compatible HTTP API's base URL, when served
 
 
 def read_token(options: Daemon) -> str | None:
@@ -157,6 +162,7 @@ class DaemonServer:
         self.stopping = asyncio.Event()
         self.listening: Listening | None = None
         self.metrics_server: asyncio.Server | None = None
+        self.http_server: HttpServer | None = None
 
     def _model_limit(self, model_id: str) -> int:
         return self.state.capacities.get(model_id, 1)
@@ -214,6 +220,11 @@ class DaemonServer:
             self.metrics_server = await serve_prometheus(
                 self.state, options.metrics_host, options.metrics_port
             )
+        if options.http_port is not None:
+            listening = replace(listening, http=await self._serve_http(options))
+            self._write_state(listening)
+            log.info("serving the OpenAI-compatible API on %s/v1", listening.http)
+        self.listening = listening
         if on_ready:
             on_ready(listening)
         watcher = asyncio.create_task(self._watch_settings())
@@ -243,6 +254,8 @@ class DaemonServer:
             self.metrics_server.close()
         # work in flight gets the drain time; health watchers and reflection streams do not
         await self.inflight.drained(self.settings.daemon.drain_seconds)
+        if self.http_server is not None:
+            await self.http_server.stop()
         await self.server.stop(0)
         await self.state.engine.aclose()
         with contextlib.suppress(OSError):
@@ -282,6 +295,21 @@ class DaemonServer:
             self._configure_logging()
             log.info("settings reloaded from %s", path)
 
+    async def _serve_http(self, options: Daemon) -> str:
+        from geri.daemon.http import HttpServer, build_app
+
+        app = build_app(
+            self.state,
+            token=self.token,
+            max_bytes=options.max_message_mb * 1024 * 1024,
+            inflight=self.inflight,
+            metrics=self.state.engine.metrics.prometheus,
+        )
+        self.http_server = HttpServer(
+            app, options.host, options.http_port or 0, drain=options.drain_seconds
+        )
+        return await self.http_server.start()
+
     def _write_state(self, listening: Listening) -> None:
         path = self.paths.daemon_state
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +319,7 @@ class DaemonServer:
                     "address": listening.address,
                     "pid": listening.pid,
                     "token_file": listening.token_file,
+                    "http": listening.http,
                 }
             )
         )

@@ -49,6 +49,7 @@ def _messages(
     messages: list[Message] = []
     if request.system:
         messages.append(Message("system", request.system))
+    messages.extend(request.history)
     user = render(template, request.prompt, documents)
     messages.append(Message("user", user, images=request.images))
     return tuple(messages)

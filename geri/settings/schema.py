@@ -395,6 +395,13 @@ class Daemon(_Section):
         None, ge=0, le=65535, description="Serve Prometheus metrics over HTTP on this port."
     )
     metrics_host: str = Field("127.0.0.1", description="Address of the metrics endpoint.")
+    http_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Also serve the OpenAI-compatible HTTP API (/v1/chat/completions, "
+        "/v1/models, /healthz, /metrics) on this port of `host` (0: any free port); off if unset.",
+    )
 
 
 class Keys(_Section):

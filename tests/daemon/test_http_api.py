@@ -1,0 +1,219 @@
+"""The daemon's OpenAI-compatible HTTP API, driven by the official `openai` client.
+
+A real daemon process serves the real SmolLM2 test model (and a mock cloud model for the
+error paths) on loopback; the client is the one users have: `openai.OpenAI(base_url=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.mockserver import MockServer, Reply
+
+TOKEN = "http-test-token-123"
+
+
+@pytest.fixture(scope="module")
+def served(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("http-daemon")
+    with MockServer() as cloud:
+        cloud.default = Reply(
+            429, {"error": {"message": "slow down"}}, headers={"retry-after": "7"}
+        )
+        settings = {
+            "models": [
+                {"kind": "local", "id": "smol", "path": str(smollm_path)},
+                {
+                    "kind": "cloud",
+                    "id": "busy-cloud",
+                    "provider": "openai",
+                    "model": "gpt-x",
+                    "base_url": f"{cloud.url}/v1",
+                },
+            ],
+            "default_model": "smol",
+            "fallback": {"enabled": False},
+            "network": {"max_attempts": 1},
+            "daemon": {"port": 0, "http_port": 0},
+        }
+        (home / "config").mkdir()
+        (home / "config" / "settings.json").write_text(json.dumps(settings))
+        env = {**os.environ, "GERI_HOME": str(home), "OPENAI_API_KEY": "sk-test-0000000000000000"}
+        log = (home / "daemon.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geri", "daemon"], env=env, stdout=log, stderr=log
+        )
+        state = home / "data" / "daemon.json"
+        deadline = time.monotonic() + 120
+        while not (state.exists() and json.loads(state.read_text()).get("http")):
+            assert proc.poll() is None, (home / "daemon.log").read_text()
+            assert time.monotonic() < deadline, "the daemon did not start"
+            time.sleep(0.1)
+        base = json.loads(state.read_text())["http"] + "/v1"
+        HOMES[base] = home
+        yield base
+        proc.terminate()
+        proc.wait(60)
+
+
+HOMES: dict[str, Path] = {}
+
+
+def logs(base: str) -> list[dict]:  # type: ignore[type-arg]
+    """The daemon's request log, as `geri logs --json` prints it."""
+    env = {**os.environ, "GERI_HOME": str(HOMES[base])}
+    done = subprocess.run(
+        [sys.executable, "-m", "geri", "logs", "--json", "-n", "50"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def client(base: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base, api_key="unused-on-loopback", max_retries=0)
+
+
+def test_a_chat_completion(served: str) -> None:
+    reply = client(served).chat.completions.create(
+        model="smol",
+        messages=[
+            {"role": "system", "content": "Answer in one word."},
+            {"role": "user", "content": "What colour is the sky on a clear day?"},
+        ],
+        max_tokens=8,
+        temperature=0,
+        seed=1,
+    )
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content
+    assert choice.finish_reason in ("stop", "length")
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens > 5
+    assert 0 < reply.usage.completion_tokens <= 8
+    assert reply.model == "smol"
+
+
+def test_a_streamed_completion_with_usage_matches_the_whole_one(served: str) -> None:
+    ask = {
+        "model": "smol",
+        "messages": [{"role": "user", "content": "Count from one to five."}],
+        "max_tokens": 16,
+        "temperature": 0,
+        "seed": 3,
+    }
+    whole = client(served).chat.completions.create(**ask)
+    chunks = list(
+        client(served).chat.completions.create(
+            **ask, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == [whole.choices[0].finish_reason]
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
+
+
+def test_a_conversation_history_reaches_the_model_in_order(served: str) -> None:
+    turns = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "assistant", "content": "Hello Ada!"},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    raw = client(served).chat.completions.with_raw_response.create(
+        model="smol",
+        messages=turns,
+        max_tokens=4,
+        temperature=0,  # type: ignore[arg-type]
+    )
+    trace = raw.headers["x-geri-trace-id"]
+    logged = [r for r in logs(served) if r["trace_id"] == trace]
+    assert [(m["role"], m["content"]) for m in logged[0]["prompt"]] == [
+        (t["role"], t["content"]) for t in turns
+    ]
+
+
+def test_models_list(served: str) -> None:
+    ids = {m.id for m in client(served).models.list()}
+    assert {"smol", "busy-cloud"} <= ids
+
+
+def test_errors_have_openais_shape_and_status(served: str) -> None:
+    api = client(served)
+    with pytest.raises(openai.NotFoundError) as missing:
+        api.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert "Unknown model" in str(missing.value)
+    with pytest.raises(openai.BadRequestError):
+        api.chat.completions.create(model="smol", messages=[])
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        api.chat.completions.create(
+            model="smol", messages=[{"role": "user", "content": "hi"}], temperature=9
+        )
+    with pytest.raises(openai.RateLimitError) as limited:
+        api.chat.completions.create(
+            model="busy-cloud", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert limited.value.response.headers["retry-after"] == "7"
+    big = httpx.post(f"{served}/chat/completions", content=b"x" * (65 * 2**20))
+    assert big.status_code == 413
+
+
+def test_health_and_metrics(served: str) -> None:
+    root = served.removesuffix("/v1")
+    assert httpx.get(f"{root}/healthz").text == "ok\n"
+    assert "geri_requests_total" in httpx.get(f"{root}/metrics").text
+
+
+def test_geri_headers_say_cost_cache_and_trace(served: str) -> None:
+    raw = client(served).chat.completions.with_raw_response.create(
+        model="smol",
+        messages=[{"role": "user", "content": "Say yes."}],
+        max_tokens=4,
+        extra_headers={"x-geri-trace-id": "trace-abc-123"},
+    )
+    assert raw.headers["x-geri-trace-id"] == "trace-abc-123"
+    assert raw.headers["x-geri-cache"] in ("hit", "miss")
+    assert float(raw.headers["x-geri-cost-usd"]) == 0.0  # a local model
+    assert raw.parse().x_geri["trace_id"] == "trace-abc-123"  # type: ignore[attr-defined]
+
+
+def test_a_client_that_disconnects_cancels_its_generation(served: str) -> None:
+    body = {
+        "model": "smol",
+        "messages": [{"role": "user", "content": "Write a very long story about a lighthouse."}],
+        "max_tokens": 400,
+        "stream": True,
+        "seed": 99,
+        "temperature": 1.0,
+    }
+    headers = {"x-geri-trace-id": "disconnect-test-1"}
+    with httpx.stream("POST", f"{served}/chat/completions", json=body, headers=headers) as reply:
+        for line in reply.iter_lines():  # the first piece of text, then hang up
+            if '"delta": {"content": "' in line and '"content": ""' not in line:
+                break
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = [r for r in logs(served) if r["trace_id"] == "disconnect-test-1"]
+        if rows:
+            break
+        time.sleep(0.2)
+    assert [r["status"] for r in rows] == ["cancelled"]
+    assert rows[0]["output_tokens"] < 400
