@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -108,7 +109,7 @@ def test_a_chat_completion(served: str) -> None:
 
 
 def test_a_streamed_completion_with_usage_matches_the_whole_one(served: str) -> None:
-    ask = {
+    ask: Any = {
         "model": "smol",
         "messages": [{"role": "user", "content": "Count from one to five."}],
         "max_tokens": 16,
@@ -140,9 +141,9 @@ def test_a_conversation_history_reaches_the_model_in_order(served: str) -> None:
     ]
     raw = client(served).chat.completions.with_raw_response.create(
         model="smol",
-        messages=turns,
+        messages=turns,  # type: ignore[arg-type]
         max_tokens=4,
-        temperature=0,  # type: ignore[arg-type]
+        temperature=0,
     )
     trace = raw.headers["x-geri-trace-id"]
     logged = [r for r in logs(served) if r["trace_id"] == trace]
