@@ -34,9 +34,10 @@ def reported_usage(
     of the wrong shape.
 
     >>> reported_usage(12, None)
-    Usage(input_tokens=12, output_tokens=0, anomaly=None)
-    >>> reported_usage(-5, 1e30)
-    Usage(input_tokens=0, output_tokens=1000000000, anomaly='input tokens -5; output tokens 1e+30')
+    Usage(input_tokens=12, output_tokens=0, anomaly=None, reasoning_tokens=0)
+    >>> reported_usage(-5, 1e30).anomaly
+    'input tokens -5; output tokens 1e+30'
+    
     """
     counts, problems = [], []
     figures = (("input", input_tokens), ("output", output_tokens), ("reasoning", reasoning_tokens))
