@@ -18,6 +18,7 @@ as a one-line message and exits non-zero without a traceback. Each message names
     │   ├── ContextTooLong       prompt + reserved output exceed the context window
     │   │   └── QuestionTooLong  the system prompt and question alone do not fit
     │   ├── IncompleteAnswer     failed after part of the answer was streamed: not retried
+    │   ├── SchemaMismatch       the answer is not JSON valid against the requested schema
     │   └── Retryable            worth another attempt, maybe on another model
     │       ├── RateLimited      429, with the server's Retry-After when it sent one
     │       │   └── QueueFull    the daemon's queue is full
@@ -112,6 +113,10 @@ class QuestionTooLong(ContextTooLong):
     def __init__(self, message: str, needed: int) -> None:
         super().__init__(message)
         self.needed = needed
+
+
+class SchemaMismatch(ProviderError):
+    """Structured output was asked for, and the answer does not follow the schema."""
 
 
 class IncompleteAnswer(ProviderError):

@@ -152,6 +152,8 @@ class Request:
     trace_id: str | None = None
     # earlier turns of a conversation (user and assistant), between the system prompt and this
     history: tuple[Message, ...] = ()
+    # structured output: the answer must be JSON valid against this JSON Schema (as JSON text)
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ class ChatRequest:
     top_p: float = 0.95
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    json_schema: str | None = None  # JSON text of the schema the answer must follow
 
 
 @dataclass(frozen=True, slots=True)

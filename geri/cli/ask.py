@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -70,6 +71,18 @@ def ask(
         bool,
         typer.Option("--no-daemon", help="Answer in this process even if a daemon is running."),
     ] = False,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema",
+            help="Answer with JSON valid against this JSON Schema file (local models are "
+            "constrained to it; an answer that does not follow it is an error).",
+            show_default=False,
+        ),
+    ] = None,
+    json_object: Annotated[
+        bool, typer.Option("--json-object", help="Answer with a JSON object (any shape).")
+    ] = False,
 ) -> None:
     """Ask a model and print its answer as it is written.
 
@@ -82,6 +95,8 @@ def ask(
       geri ask --json --temperature 0 "2 + 2 =" | jq .text
 
       geri ask --rag context.json --explain "What is our refund policy?"
+
+      geri ask --schema person.json "Invent a person: name and age"
     """
     from geri.types import Request
 
@@ -95,6 +110,7 @@ def ask(
         seed=seed,
         constraints=constraints_from(local_only, max_cost, max_latency, min_context),
         use_cache=not no_cache,
+        json_schema=_schema(schema, json_object),
     )
     where = Documents(rag, rag_data) if rag is not None else None
     result = answer_here_or_in_daemon(
@@ -107,6 +123,25 @@ def ask(
     elif no_stream:
         render.write(result.text + "\n")
     exit_for(result)
+
+
+def _schema(path: Path | None, json_object: bool) -> str | None:
+    """The JSON Schema the answer must follow, as JSON text, if one was asked for."""
+    from geri.inputs import read_file
+    from geri.prompt.structured import JSON_OBJECT, MAX_SCHEMA_BYTES, parse_schema
+
+    if path is not None and json_object:
+        raise InputError("Give --schema or --json-object, not both.")
+    if json_object:
+        return JSON_OBJECT
+    if path is None:
+        return None
+    raw = read_file(path, MAX_SCHEMA_BYTES, "The schema file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"The schema file {path} is not UTF-8 text.") from None
+    return parse_schema(text, str(path))
 
 
 def _prompt_and_documents(prompt: str | None, rag: str | None) -> tuple[str, bytes | None]:

@@ -15,7 +15,8 @@ provider throttles, 402 over budget, 503 while draining or when the upstream is 
 own facts travel as `x-geri-*` response headers (cost, cache hit, trace id, notices) and in
 an `x_geri` field of the body.
 
-Not served (yet): `response_format` other than `text` is refused with a clear 400, as are tools.
+`response_format` (`text`, `json_object`, `json_schema`) asks for structured output, as
+`geri ask --schema` does. Tools are not served: a request with them gets a clear 400.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from geri import errors
+from geri.prompt.structured import JSON_OBJECT, schema_text
 from geri.redaction import redact
 from geri.types import Chunk, Image, Message, Request, Result
 
@@ -60,6 +62,7 @@ STATUS: tuple[tuple[type[errors.GeriError], int, str], ...] = (
     (errors.ProviderTimeout, 504, "timeout"),
     (errors.Unavailable, 503, "upstream_unavailable"),
     (errors.IncompleteAnswer, 502, "incomplete_answer"),
+    (errors.SchemaMismatch, 502, "schema_mismatch"),
     (errors.GeriError, 500, "server_error"),
 )
 FINISH = {"cancelled": "stop", "error": "stop"}  # geri's own reasons with no OpenAI name
@@ -245,13 +248,7 @@ def chat_request(body: dict[str, Any]) -> tuple[Request, bool, bool]:
     system = "\n\n".join(m.content for m in parsed if m.role == "system") or None
     turns = tuple(m for m in parsed[:-1] if m.role != "system")
     last = parsed[-1]
-    form = body.get("response_format")
-    if form is not None and (not isinstance(form, dict) or form.get("type") != "text"):
-        raise ApiError(
-            400,
-            "Only response_format {'type': 'text'} is served; structured output is not yet.",
-            "unsupported_value",
-        )
+    schema = _response_format(body.get("response_format"))
     if body.get("tools") or body.get("functions"):
         raise ApiError(400, "Tools are not served by geri.", "unsupported_value")
     if _integer(body, "n") not in (None, 1):
@@ -284,8 +281,30 @@ def chat_request(body: dict[str, Any]) -> tuple[Request, bool, bool]:
         stop=tuple(stop or ()),
         images=last.images,
         history=turns,
+        json_schema=schema,
     )
     return request, streamed, include_usage
+
+
+def _response_format(form: Any) -> str | None:
+    """`response_format` as the JSON Schema the answer must follow (None: free text)."""
+    if form is None:
+        return None
+    kind = form.get("type") if isinstance(form, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return JSON_OBJECT
+    if kind == "json_schema":
+        spec = form.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        try:
+            return schema_text(schema if schema is not None else {}, "response_format")
+        except errors.InputError as exc:
+            raise ApiError(400, str(exc), "invalid_value") from None
+    raise ApiError(
+        400, "response_format.type must be text, json_object or json_schema.", "invalid_value"
+    )
 
 
 def _message(data: Any, n: int) -> Message:

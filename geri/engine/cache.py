@@ -97,6 +97,7 @@ class ResponseCache:
                 for m in chat.messages
             ],
             "parameters": [chat.max_tokens, chat.temperature, chat.top_p, chat.seed, chat.stop],
+            "schema": chat.json_schema,
         }
         encoded = json.dumps(material, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()

@@ -51,6 +51,7 @@ from geri.errors import (
 from geri.keys import KeyStore
 from geri.logs import TRACE_ID
 from geri.prompt import build_messages
+from geri.prompt.structured import check_answer
 from geri.prompt.tokens import TokenCounter
 from geri.providers import Provider, ProviderContext, ProviderFactory, provider_factory
 from geri.providers.base import KeyedProvider
@@ -63,6 +64,7 @@ from geri.settings import Settings
 from geri.specs import key_env_names, provider_spec
 from geri.store import RequestRecord, Store
 from geri.types import (
+    REFUSED,
     Chunk,
     Constraints,
     ModelInfo,
@@ -221,6 +223,8 @@ class Engine(Steps, FrontDoor):
                     async with aclosing(self.caller.attempts(call)) as chunks:
                         async for chunk in chunks:
                             yield chunk
+                    if call.chat.json_schema and call.finish not in REFUSED:
+                        check_answer("".join(call.parts), call.chat.json_schema, call.info.id)
                 except FALLBACK_ERRORS as exc:
                     if call.parts:
                         raise

@@ -25,6 +25,7 @@ def chat_request(
         top_p=request.top_p,
         seed=request.seed,
         stop=request.stop,
+        json_schema=request.json_schema,
     )
 
 

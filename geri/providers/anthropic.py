@@ -54,6 +54,10 @@ def message_json(message: Message) -> dict[str, Any]:
 
 def build_payload(model: str, request: ChatRequest, stream: bool) -> dict[str, Any]:
     system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    if request.json_schema is not None:  # the Messages API has no JSON mode: it is asked
+        system = (
+            f"{system}\n\n" if system else ""
+        ) + f"Answer with JSON only, valid against this JSON Schema: {request.json_schema}"
     payload: dict[str, Any] = {
         "model": model,
         "max_tokens": request.max_tokens,

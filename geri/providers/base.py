@@ -37,7 +37,7 @@ def reported_usage(
     Usage(input_tokens=12, output_tokens=0, anomaly=None, reasoning_tokens=0)
     >>> reported_usage(-5, 1e30).anomaly
     'input tokens -5; output tokens 1e+30'
-    
+
     """
     counts, problems = [], []
     figures = (("input", input_tokens), ("output", output_tokens), ("reasoning", reasoning_tokens))

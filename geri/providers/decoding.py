@@ -9,6 +9,7 @@ re-decodes the whole answer at every token).
 from __future__ import annotations
 
 import codecs
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -17,8 +18,18 @@ from geri.types import ChatRequest, FinishReason
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 TOP_K, MIN_P, REPEAT_PENALTY = 40, 0.05, 1.0
+
+
+@functools.lru_cache(maxsize=32)
+def grammar(schema: str) -> LlamaGrammar:
+    """The llama.cpp grammar that admits only JSON valid against `schema` (JSON text): the
+    model cannot sample a token that leaves it. Built once per schema."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema, verbose=False)
 
 
 def decode(
@@ -47,6 +58,7 @@ def decode(
         min_p=MIN_P,
         temp=request.temperature,
         repeat_penalty=REPEAT_PENALTY,
+        grammar=grammar(request.json_schema) if request.json_schema else None,
     )
     try:
         for token in generator if budget > 0 else ():

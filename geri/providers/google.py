@@ -51,6 +51,9 @@ def build_payload(request: ChatRequest) -> dict[str, Any]:
         config["stopSequences"] = list(request.stop)
     if request.seed is not None:
         config["seed"] = request.seed
+    if request.json_schema is not None:  # Gemini's native JSON mode, with the schema itself
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = json.loads(request.json_schema)
     payload: dict[str, Any] = {
         "contents": [content_json(m) for m in request.messages if m.role != "system"],
         "generationConfig": config,

@@ -47,6 +47,13 @@ def build_payload(model: str, request: ChatRequest, stream: bool) -> dict[str, A
         payload["seed"] = request.seed
     if stream:
         payload["stream_options"] = {"include_usage": True}
+    if request.json_schema is not None:
+        schema = json.loads(request.json_schema)
+        payload["response_format"] = (
+            {"type": "json_object"}
+            if schema == {"type": "object"}
+            else {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        )
     return payload
 
 

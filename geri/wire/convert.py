@@ -16,6 +16,7 @@ import grpc
 
 from geri import errors
 from geri.prompt.rag import validate_documents
+from geri.prompt.structured import parse_schema
 from geri.types import (
     Constraints,
     Document,
@@ -48,6 +49,7 @@ STATUS: tuple[tuple[type[errors.GeriError], grpc.StatusCode], ...] = (
     (errors.BudgetExhausted, Code.RESOURCE_EXHAUSTED),
     (errors.ProviderTimeout, Code.DEADLINE_EXCEEDED),
     (errors.IncompleteAnswer, Code.ABORTED),
+    (errors.SchemaMismatch, Code.DATA_LOSS),
     (errors.Unavailable, Code.UNAVAILABLE),
     (errors.GeriError, Code.INTERNAL),
 )
@@ -163,6 +165,9 @@ def request_from_proto(message: pb.WolfRequest) -> Request:
             remote_only=message.model_type == pb.MODEL_TYPE_REMOTE,
         ),
         use_cache=not message.no_cache,
+        json_schema=parse_schema(message.json_schema, "json_schema")
+        if message.json_schema
+        else None,
     )
 
 
@@ -187,6 +192,7 @@ def request_to_proto(request: Request, priority: int = 0) -> pb.WolfRequest:
         parameters=params,
         priority=priority,
         no_cache=not request.use_cache,
+        json_schema=request.json_schema or "",
         context=[
             pb.ContextDocument(
                 id=d.id,

@@ -218,3 +218,33 @@ def test_a_client_that_disconnects_cancels_its_generation(served: str) -> None:
         time.sleep(0.2)
     assert [r["status"] for r in rows] == ["cancelled"]
     assert rows[0]["output_tokens"] < 400
+
+
+def test_structured_output_with_response_format(served: str) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 30}, "sunny": {"type": "boolean"}},
+        "required": ["city", "sunny"],
+        "additionalProperties": False,
+    }
+    reply = client(served).chat.completions.create(
+        model="smol",
+        messages=[{"role": "user", "content": "Name a city and whether it is sunny there."}],
+        max_tokens=60,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "weather", "schema": schema},
+        },
+    )
+    answer = json.loads(reply.choices[0].message.content or "")
+    assert set(answer) == {"city", "sunny"}
+    assert isinstance(answer["sunny"], bool)
+    with pytest.raises(openai.BadRequestError, match="not a valid JSON Schema"):
+        client(served).chat.completions.create(
+            model="smol",
+            messages=[{"role": "user", "content": "x"}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "bad", "schema": {"type": 5}},
+            },
+        )
