@@ -87,6 +87,7 @@ class Documents:
 
     source: str
     data: bytes | None = None
+    form: str | None = None  # a retriever's format (--rag-format); recognised when None
 
     def load(self, limits: PromptSettings) -> tuple[Document, ...]:
         from geri.prompt.rag import load_documents
@@ -96,6 +97,7 @@ class Documents:
             data=self.data,
             max_bytes=limits.max_rag_bytes,
             max_documents=limits.max_documents,
+            form=self.form,
         )
 
 

@@ -71,6 +71,15 @@ def ask(
         bool,
         typer.Option("--no-daemon", help="Answer in this process even if a daemon is running."),
     ] = False,
+    rag_format: Annotated[
+        str | None,
+        typer.Option(
+            "--rag-format",
+            help="The --rag file's format when it is not recognised: geri, langchain, "
+            "llamaindex, haystack, chroma, openai or qdrant.",
+            show_default=False,
+        ),
+    ] = None,
     schema: Annotated[
         Path | None,
         typer.Option(
@@ -112,7 +121,7 @@ def ask(
         use_cache=not no_cache,
         json_schema=_schema(schema, json_object),
     )
-    where = Documents(rag, rag_data) if rag is not None else None
+    where = Documents(rag, rag_data, rag_format) if rag is not None else None
     result = answer_here_or_in_daemon(
         request, where, streaming=not no_stream, quiet=json_output, in_process=no_daemon
     )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geri.errors import InputError
 from geri.inputs import read_file
+from geri.prompt.retrievers import ACCEPTED, normalise
 from geri.types import Document
 
 MAX_ID_CHARS = 256
@@ -64,6 +65,7 @@ def load_documents(
     data: bytes | None = None,
     max_bytes: int = 16 * 1024 * 1024,
     max_documents: int = 1000,
+    form: str | None = None,
 ) -> tuple[Document, ...]:
     """Read and validate RAG documents from `source` (a path), or from `data` already read.
 
@@ -85,7 +87,7 @@ def load_documents(
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise InputError(f"RAG input {name} is empty.")
-    items, lines = _parse(text, name)
+    items, lines = _parse(text, name, form)
     if len(items) > max_documents:
         raise InputError(
             f"RAG input {name} has {len(items):,} documents; the limit is {max_documents:,} "
@@ -118,13 +120,16 @@ def _read(path: Path, max_bytes: int) -> bytes:
     return read_file(path, max_bytes, "RAG file", "prompt.max_rag_bytes")
 
 
-def _parse(text: str, name: str) -> tuple[list[Any], list[int]]:
-    """The list of raw items, and their line numbers when the input was JSON Lines."""
+def _parse(text: str, name: str, form: str | None = None) -> tuple[list[Any], list[int]]:
+    """The list of raw items, and their line numbers when the input was JSON Lines; a
+    retriever's output (`geri.prompt.retrievers`) is turned into geri's shape first."""
     try:
-        data = _loads(text, name)
+        data = normalise(_loads(text, name), form)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and "\n" in text.strip():
-            return _parse_lines(text, name)
+            items, lines = _parse_lines(text, name)
+            found = normalise(items, form)
+            return (found, []) if found is not items else (items, lines)
         raise InputError(
             f"RAG input {name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
             f"column {exc.colno}."
@@ -213,5 +218,5 @@ def _validate(item: Any, index: int, where: str) -> Document:
             f"field {'.'.join(str(p) for p in e['loc']) or '(document)'!r}: {e['msg']}"
             for e in exc.errors()
         )
-        raise InputError(f"RAG input {where}: {problems}.") from exc
+        raise InputError(f"RAG input {where}: {problems}. Accepted: {ACCEPTED}.") from exc
     return Document(doc.id, doc.content, doc.score, doc.source, doc.title, dict(doc.metadata))
