@@ -6,12 +6,12 @@ _geri() {
         candidate="${path:+$path:}${COMP_WORDS[i]}"
         [[ "$known" == *"|$candidate|"* ]] && path="$candidate"
     done
-    case " --count --fps --host --id --max-cost --max-frames --max-latency --max-tokens --metrics-port --min-context --model --port --provider --rag --seed --since --socket --system --temperature --timeout --token-file -m -n -p -s -t " in
+    case " --count --fps --host --http-port --id --max-cost --max-frames --max-latency --max-tokens --metrics-port --min-context --model --port --provider --rag --rag-format --schema --seed --since --socket --system --temperature --timeout --token-file -m -n -p -s -t " in
         *" $prev "*) COMPREPLY=(); return ;;  # an option's value: files, or anything
     esac
     case "${path//:/ }" in
         "") subs="ask budget cache config daemon install keys logs models route stats vision" opts="--version -V --help -h" ;;
-        "ask") subs="" opts="--model -m --system -s --max-tokens --temperature -t --seed --rag --explain --local-only --max-cost --max-latency --min-context --json --no-stream --no-cache --no-daemon --help -h" ;;
+        "ask") subs="" opts="--model -m --system -s --max-tokens --temperature -t --seed --rag --explain --local-only --max-cost --max-latency --min-context --json --no-stream --no-cache --no-daemon --rag-format --schema --json-object --help -h" ;;
         "budget") subs="remove set status" opts="--help -h" ;;
         "budget remove") subs="" opts="--provider -p --help -h" ;;
         "budget set") subs="" opts="--provider -p --help -h" ;;
@@ -23,7 +23,7 @@ _geri() {
         "config path") subs="" opts="--help -h" ;;
         "config show") subs="" opts="--json --help -h" ;;
         "config validate") subs="" opts="--help -h" ;;
-        "daemon") subs="status stop" opts="--host --port --socket --token-file --metrics-port --help -h" ;;
+        "daemon") subs="status stop" opts="--host --port --socket --token-file --metrics-port --http-port --help -h" ;;
         "daemon status") subs="" opts="--json --help -h" ;;
         "daemon stop") subs="" opts="--timeout --help -h" ;;
         "install") subs="" opts="--model -m --id --dry-run --force --list --json --help -h" ;;
