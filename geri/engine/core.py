@@ -224,7 +224,12 @@ class Engine(Steps, FrontDoor):
                         async for chunk in chunks:
                             yield chunk
                     if call.chat.json_schema and call.finish not in REFUSED:
-                        check_answer("".join(call.parts), call.chat.json_schema, call.info.id)
+                        check_answer(
+                            "".join(call.parts),
+                            call.chat.json_schema,
+                            call.info.id,
+                            cut=call.finish == "length",
+                        )
                 except FALLBACK_ERRORS as exc:
                     if call.parts:
                         raise

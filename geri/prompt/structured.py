@@ -56,14 +56,18 @@ def _validator(text: str) -> Any:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def check_answer(answer: str, schema: str, model: str) -> None:
-    """Raise `SchemaMismatch` unless `answer` is JSON valid against `schema`."""
+def check_answer(answer: str, schema: str, model: str, *, cut: bool = False) -> None:
+    """Raise `SchemaMismatch` unless `answer` is JSON valid against `schema`; `cut` says the
+    answer ended at its token limit (then that is the likely reason)."""
     try:
         data = json.loads(answer)
     except ValueError:
-        raise SchemaMismatch(
-            f"{model} was asked for JSON but its answer is not JSON ({answer[:80]!r}…)."
-        ) from None
+        why = (
+            "the answer reached max_tokens before the JSON was complete: allow more tokens"
+            if cut
+            else f"its answer is not JSON ({answer[:80]!r}…)"
+        )
+        raise SchemaMismatch(f"{model} was asked for JSON but {why}.") from None
     error = next(iter(_validator(schema).iter_errors(data)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(the whole answer)"

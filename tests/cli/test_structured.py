@@ -16,11 +16,13 @@ from geri.types import ChatRequest, Message
 from tests.mockserver import MockServer, Reply
 
 Geri = Callable[..., CompletedProcess[str]]
+# what llama.cpp's schema-to-grammar conversion can express (it does not bound numbers: a
+# "maximum" is still enforced, by the validation after the answer; see the mismatch test)
 PERSON = {
     "type": "object",
     "properties": {
         "name": {"type": "string", "maxLength": 20},
-        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "age": {"type": "integer"},
         "pets": {"type": "array", "items": {"type": "string", "maxLength": 12}, "maxItems": 3},
     },
     "required": ["name", "age", "pets"],
@@ -41,6 +43,7 @@ def test_the_real_model_answers_valid_json_under_the_grammar(
 ) -> None:
     assert geri_cli("models", "add", str(smollm_path), "--id", "smol").returncode == 0
     args = ["ask", "--schema", str(schema_file), "--max-tokens", "120", "--temperature", "0.8"]
+    args += ["--seed", "7"]
     done = geri_cli(*args, *([] if stream else ["--no-stream"]), "Invent a person with pets.")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -50,7 +53,8 @@ def test_the_real_model_answers_valid_json_under_the_grammar(
 
 def test_json_object_mode(geri_cli: Geri, smollm_path: Path) -> None:
     assert geri_cli("models", "add", str(smollm_path), "--id", "smol").returncode == 0
-    done = geri_cli("ask", "--json-object", "--max-tokens", "60", "Describe a cat as JSON.")
+    args = ("ask", "--json-object", "--max-tokens", "200", "--seed", "3", "--temperature", "0")
+    done = geri_cli(*args, 'Reply with a JSON object with one key "colour" for the sky.')
     assert done.returncode == 0, done.stderr
     assert isinstance(json.loads(done.stdout), dict)
 
