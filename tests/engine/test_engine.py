@@ -262,8 +262,8 @@ async def test_request_parameters_reach_the_provider(h: Harness) -> None:
     ("request_", "message"),
     [
         (Request("   "), "prompt is empty"),
-        (Request("q", max_tokens=0), "--max-tokens"),
-        (Request("q", temperature=3.0), "--temperature"),
+        (Request("q", max_tokens=0), "max_tokens must be at least 1"),
+        (Request("q", temperature=3.0), "temperature must be between 0 and 2"),
     ],
 )
 async def test_bad_requests_fail_before_any_model_is_touched(
