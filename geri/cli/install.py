@@ -73,7 +73,11 @@ def install(
             )
         _done(info, added, json_output)
         return
-    steps = service.plan(Paths.from_env().models_dir, name)
+    from geri.settings import load_settings
+
+    paths = Paths.from_env()
+    server = load_settings(paths.settings_file).bitnet.server
+    steps = service.plan(paths.models_dir, name, bitnet_server=server is not None)
     if json_output and dry_run:
         render.print_json(steps.as_dict())
         return

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geri.errors import InstallError
-from geri.install.catalog import CatalogEntry, catalog, choose, entry
+from geri.install.catalog import CatalogEntry, catalog, choose, entry, needs_bitnet_server
 from geri.install.download import (
     Progress,
     fetch,
@@ -63,11 +63,16 @@ class Plan:
         }
 
 
-def plan(models_dir: Path, name: str | None = None) -> Plan:
-    """What `geri install [name]` would do on this machine, and what stands in its way."""
+def plan(models_dir: Path, name: str | None = None, *, bitnet_server: bool = False) -> Plan:
+    """What `geri install [name]` would do on this machine, and what stands in its way.
+
+    `bitnet_server`: whether bitnet.cpp's server is set up (`bitnet.server`). A model only it
+    can run is a problem without it, found before anything is downloaded: no install ends in
+    a model that cannot answer.
+    """
     hardware = detect(models_dir)
     if name is None:
-        choice = choose(hardware)
+        choice = choose(hardware, bitnet_server=bitnet_server)
         chosen, reason = choice.entry, choice.reason
     else:
         chosen, reason = entry(name), "chosen by name"
@@ -75,6 +80,11 @@ def plan(models_dir: Path, name: str | None = None) -> Plan:
     part = destination.with_name(destination.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     problems = []
+    if needs_bitnet_server(chosen) and not bitnet_server:
+        problems.append(
+            f"{chosen.title} runs only in bitnet.cpp's server, which is not set up: build "
+            "bitnet.cpp and set bitnet.server to its llama-server binary, or it would not answer"
+        )
     if chosen.ram_bytes > hardware.available_ram:
         problems.append(
             f"it needs {gib(chosen.ram_bytes)} of RAM and {gib(hardware.available_ram)} is free"
@@ -138,7 +148,8 @@ def install_file(
     from geri.providers.gguf import read_gguf
 
     header = read_gguf(path)  # fail fast, before hashing gigabytes
-    provider = "bitnet" if header.quantization in {"TQ1_0", "TQ2_0"} else "llama.cpp"
+    # ternary BitNet files (TQ1_0, TQ2_0) run in-process through llama.cpp like any other
+    provider = "bitnet" if header.architecture == "bitnet" else "llama.cpp"
     return registry.add_local(
         path, model_id, provider=provider, metadata={"sha256": sha256_of(path, progress)}
     )

@@ -49,6 +49,12 @@ def catalog() -> tuple[CatalogEntry, ...]:
     return tuple(CatalogEntry.model_validate(m) for m in json.loads(raw)["models"])
 
 
+def needs_bitnet_server(item: CatalogEntry) -> bool:
+    """Whether `item` runs only in bitnet.cpp's server (its i2_s format; llama.cpp runs the
+    ternary TQ1_0 and TQ2_0 formats in-process)."""
+    return item.runtime == "bitnet" and "i2_s" in item.file.lower()
+
+
 def entry(name: str) -> CatalogEntry:
     for item in catalog():
         if item.name == name:
@@ -63,10 +69,17 @@ class Choice:
     reason: str
 
 
-def choose(hardware: Hardware) -> Choice:
-    """The model this machine should run, and why; `InputError` if none fits."""
+def choose(hardware: Hardware, *, bitnet_server: bool = False) -> Choice:
+    """The model this machine should run, and why; `InputError` if none fits.
+
+    `bitnet_server` says whether bitnet.cpp's server is set up: the weak tier's file is in its
+    own i2_s format, which llama.cpp cannot run, so without it that pick would never answer.
+    Then a machine with the memory for the standard model gets it (fewer cores only make it
+    slower: about 4 tokens/s on 2 cores), and one without gets the tiny model, which runs
+    anywhere; each choice says so.
+    """
     by_tier = {m.tier: m for m in catalog()}
-    standard, weak = by_tier["standard"], by_tier["weak"]
+    standard, weak, tiny = by_tier["standard"], by_tier["weak"], by_tier["tiny"]
     ram = f"{gib(hardware.total_ram)} RAM ({gib(hardware.available_ram)} free)"
     cores = f"{hardware.physical_cores} cores"
     if (
@@ -75,6 +88,21 @@ def choose(hardware: Hardware) -> Choice:
         and hardware.physical_cores >= STANDARD_MIN_CORES
     ):
         return Choice(standard, f"{ram} and {cores}: {standard.title} runs well here.")
+    if needs_bitnet_server(weak) and not bitnet_server:
+        if hardware.available_ram >= standard.ram_bytes:
+            return Choice(
+                standard,
+                f"{ram} and {cores}: {standard.title} fits, and answers at a few tokens a "
+                f"second on {cores} (about 4 on 2); {weak.title} would be faster but needs "
+                "bitnet.cpp's server (bitnet.server in the settings), which is not set up.",
+            )
+        if hardware.available_ram >= tiny.ram_bytes:
+            return Choice(
+                tiny,
+                f"{ram} and {cores}: {standard.title} needs {gib(standard.ram_bytes)} free, "
+                f"and {weak.title} needs bitnet.cpp's server (bitnet.server in the settings), "
+                f"which is not set up; {tiny.title} runs anywhere.",
+            )
     if hardware.available_ram >= weak.ram_bytes:
         short = (
             f"{gib(standard.ram_bytes)} free RAM"

@@ -31,22 +31,39 @@ def test_the_tiny_pin_matches_the_real_file(smollm_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("hardware", "name", "why"),
+    ("hardware", "server", "name", "why"),
     [
-        (Hardware(32 * GIB, 24 * GIB, 10**12, 8, 16), "llama3-8b", "runs well"),
-        (Hardware(32 * GIB, 24 * GIB, 10**12, 2, 2), "bitnet-2b", "wants 4 cores"),
-        (Hardware(8 * GIB, 3 * GIB, 10**12, 8, 8), "bitnet-2b", "free RAM"),
+        (Hardware(32 * GIB, 24 * GIB, 10**12, 8, 16), False, "llama3-8b", "runs well"),
+        # 2 cores, plenty of RAM: BitNet's i2_s file needs bitnet.cpp's server
+        (Hardware(32 * GIB, 24 * GIB, 10**12, 2, 2), True, "bitnet-2b", "wants 4 cores"),
+        (Hardware(32 * GIB, 24 * GIB, 10**12, 2, 2), False, "llama3-8b", "about 4 on 2"),
+        (Hardware(8 * GIB, 3 * GIB, 10**12, 8, 8), True, "bitnet-2b", "free RAM"),
+        (Hardware(8 * GIB, 3 * GIB, 10**12, 8, 8), False, "tiny", "runs anywhere"),
     ],
 )
-def test_the_choice_follows_the_hardware(hardware: Hardware, name: str, why: str) -> None:
-    choice = choose(hardware)
+def test_the_choice_follows_the_hardware_and_what_can_run_here(
+    hardware: Hardware, server: bool, name: str, why: str
+) -> None:
+    choice = choose(hardware, bitnet_server=server)
     assert choice.entry.name == name
     assert why in choice.reason
 
 
+def test_a_model_only_bitnet_cpp_runs_is_refused_without_it_before_downloading(
+    tmp_path: Path,
+) -> None:
+    from geri.install import plan
+
+    steps = plan(tmp_path, "bitnet-2b", bitnet_server=False)
+    assert any("bitnet.cpp's server" in p for p in steps.problems)
+    with_server = plan(tmp_path, "bitnet-2b", bitnet_server=True)
+    assert all("bitnet.cpp" not in p for p in with_server.problems)
+
+
 def test_a_machine_too_small_for_anything_is_told_so() -> None:
     with pytest.raises(InputError, match="try 'geri install tiny'"):
-        choose(Hardware(2 * GIB, GIB // 2, 10**12, 1, 1))
+        choose(Hardware(1 * GIB, GIB // 10, 10**12, 1, 1))
+    assert choose(Hardware(2 * GIB, GIB // 2, 10**12, 1, 1)).entry.name == "tiny"
 
 
 def test_detect_reads_this_machine(tmp_path: Path) -> None:
