@@ -248,3 +248,18 @@ def test_structured_output_with_response_format(served: str) -> None:
                 "json_schema": {"name": "bad", "schema": {"type": 5}},
             },
         )
+
+
+def test_langchains_chat_openai_works_against_the_daemon(served: str) -> None:
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(
+        base_url=served, api_key="unused-on-loopback", model="smol", max_tokens=8, max_retries=0
+    )
+    reply = chat.invoke("Say hello.")
+    assert isinstance(reply.content, str)
+    assert reply.content
+    assert reply.usage_metadata is not None
+    assert reply.usage_metadata["output_tokens"] > 0
+    streamed = "".join(str(part.content) for part in chat.stream("Say hello."))
+    assert streamed
