@@ -190,15 +190,16 @@ class ManagedServer:
         )
 
     def stop(self) -> None:
+        """Stop the server, and remove its log (what it said was only needed while it ran)."""
         process, self.process, self.url = self.process, None, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        self._log.unlink(missing_ok=True)
 
     def _tail(self) -> str:
         try:
