@@ -28,10 +28,16 @@ def _utf8(args: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if args in (["--version"], ["-V"]):  # answered before the app (Typer, rich) is built
+        from geri._version import __version__
+
+        sys.stdout.write(f"geri {__version__}\n")
+        return
+
     from geri.cli import render
     from geri.cli.app import command
 
-    args = list(argv) if argv is not None else sys.argv[1:]
     try:
         _utf8(args)
         command()(args=args, prog_name="geri")
