@@ -44,6 +44,7 @@ _BEARER_TAIL = re.compile(r"(?i)\bbearer\s*\Z")
 _HEADS = ("sk-", "aiza", "hf_", "bearer")  # how the shapes in LOOKS_SECRET begin
 _LONGEST_HEAD = max(map(len, _HEADS))
 _HOLD_AT_MOST = 1024  # a run longer than any key is let out, all but this much
+_CONTEXT = 64  # of text already let out, kept so shapes are matched as in the whole text
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -107,10 +108,17 @@ def _mask_known(text: str, secrets: Iterable[str | None] = ()) -> str:
     return text
 
 
-def _replace_patterns(text: str) -> str:
+def _replace_patterns(text: str, before: str = "") -> str:
+    """`text` with the key shapes replaced; `before` is what came just before it in a stream
+    (already let out), so a shape's word boundary is judged as in the whole text."""
+    if not before:
+        for pattern in _patterns:
+            text = pattern.sub(REDACTED, text)
+        return text
+    joined, offset = before + text, len(before)
     for pattern in _patterns:
-        text = pattern.sub(REDACTED, text)
-    return text
+        joined = pattern.sub(lambda m: REDACTED if m.start() >= offset else m.group(0), joined)
+    return joined[offset:]
 
 
 class StreamRedactor:
@@ -121,6 +129,7 @@ class StreamRedactor:
 
     def __init__(self) -> None:
         self._pending = ""
+        self._before = ""  # the end of what was let out: context for word boundaries
 
     def feed(self, piece: str) -> str:
         if not piece:
@@ -128,10 +137,12 @@ class StreamRedactor:
         text = _mask_known(self._pending + piece)
         end = self._safe_end(text)
         self._pending = text[end:]
-        return _replace_patterns(text[:end])
+        out = _replace_patterns(text[:end], self._before)
+        self._before = (self._before + text[:end])[-_CONTEXT:]
+        return out
 
     def flush(self) -> str:
-        text, self._pending = redact(self._pending), ""
+        text, self._pending = _replace_patterns(_mask_known(self._pending), self._before), ""
         return text
 
     @staticmethod
@@ -157,4 +168,16 @@ class StreamRedactor:
                     end = at
                     break
                 at = text.find(secret[0], at + 1)
+        # what is held may complete a key shape begun just before it ("Bearer 0=" + "Bearer"):
+        # hold that beginning too, back to where no shape can reach across
+        while end < len(text):
+            start = end
+            while start > floor and text[start - 1] in _KEY_CHARS:
+                start -= 1
+            bearer = _BEARER_TAIL.search(text, max(0, start - 64), start)
+            if bearer:
+                start = bearer.start()
+            if start == end:
+                break
+            end = start
         return end
