@@ -17,7 +17,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from geri.store import open_store
 from geri.types import ModelInfo, Request, Usage
 from geri.wire._pb.geri.v1 import wolf_pb2 as pb
 from geri.wire._pb.geri.v1 import wolf_pb2_grpc
+from tests.daemon.test_shared_budget import address
 from tests.mockserver import MockServer, Reply, Seen
 
 MAX_TOKENS = 16
@@ -251,16 +251,6 @@ def start_daemon(home: Path, location: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def address(home: Path, proc: subprocess.Popen[bytes]) -> str:
-    state = home / "data" / "daemon.json"
-    deadline = time.monotonic() + 60
-    while not state.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, "the daemon did not start"
-        time.sleep(0.1)
-    return str(json.loads(state.read_text())["address"])
 
 
 async def fire(addresses: list[str], requests: int) -> list[grpc.StatusCode]:
