@@ -14,6 +14,7 @@ import atexit
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,20 +73,27 @@ def read_file(path: Path, limit: int, what: str, setting: str | None = None) -> 
         return read_capped(file, limit, f"{what} {path}", setting)
 
 
-def read_capped(stream: BinaryIO, limit: int, what: str, setting: str | None = None) -> bytes:
-    """Everything `stream` holds, read in chunks and refused as soon as it passes `limit`, so
-    an endless or huge input costs at most `limit` bytes of memory."""
-    chunks, total = [], 0
+def chunks(
+    stream: BinaryIO, limit: int, what: str, setting: str | None = None, *, already: int = 0
+) -> Iterator[bytes]:
+    """`stream` in chunks, refused (`InputError`) as soon as it passes `limit` bytes, counting
+    `already` bytes read before; a read error is an `InputError` too."""
+    total = already
     try:
         while chunk := stream.read(min(CHUNK, limit + 1 - total)):
             total += len(chunk)
             if total > limit:
                 where = f" ({setting} in the settings)" if setting else ""
                 raise InputError(f"{what} is larger than the {_size(limit)} limit{where}.")
-            chunks.append(chunk)
+            yield chunk
     except OSError as exc:
         raise InputError(f"Cannot read {what}: {exc.strerror or exc}.") from None
-    return b"".join(chunks)
+
+
+def read_capped(stream: BinaryIO, limit: int, what: str, setting: str | None = None) -> bytes:
+    """Everything `stream` holds, read in chunks and refused as soon as it passes `limit`, so
+    an endless or huge input costs at most `limit` bytes of memory."""
+    return b"".join(chunks(stream, limit, what, setting))
 
 
 def spool(stream: BinaryIO, head: bytes, limit: int, what: str, setting: str | None = None) -> Path:
@@ -95,22 +103,16 @@ def spool(stream: BinaryIO, head: bytes, limit: int, what: str, setting: str | N
     descriptor, name = tempfile.mkstemp(prefix="geri-", suffix=".spool")
     path = Path(name)
     atexit.register(path.unlink, missing_ok=True)
-    total = len(head)
     try:
         with os.fdopen(descriptor, "wb") as out:
             out.write(head)
-            while chunk := stream.read(min(CHUNK, limit + 1 - total)):
-                total += len(chunk)
-                if total > limit:
-                    where = f" ({setting} in the settings)" if setting else ""
-                    raise InputError(f"{what} is larger than the {_size(limit)} limit{where}.")
+            for chunk in chunks(stream, limit, what, setting, already=len(head)):
                 out.write(chunk)
-    except OSError as exc:
+    except (InputError, OSError) as exc:
         path.unlink(missing_ok=True)
-        raise InputError(f"Cannot read {what}: {exc.strerror or exc}.") from None
-    except InputError:
-        path.unlink(missing_ok=True)
-        raise
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"Cannot write {what} to {path}: {exc.strerror or exc}.") from None
     return path
 
 
