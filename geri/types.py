@@ -179,6 +179,8 @@ class Usage:
     anomaly: str | None = None
     # of the output, how many were reasoning ("thinking"): billed, but not in the text
     reasoning_tokens: int = 0
+    # counted by geri (the model's or server's tokenizer, else a high estimate): none reported
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -228,6 +230,7 @@ class Result:
                 "input_tokens": self.usage.input_tokens,
                 "output_tokens": self.usage.output_tokens,  # reasoning included, as billed
                 "reasoning_tokens": self.usage.reasoning_tokens,
+                "estimated": self.usage.estimated,
             },
             "latency_ms": round(self.latency_ms, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),

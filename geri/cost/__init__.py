@@ -91,7 +91,12 @@ def charge(
     if (produced or output_tokens) and not input_tokens:
         input_tokens, estimated = prompt_tokens, True
     if not (info.input_price or info.output_price):  # free (local, LAN): nothing to guard
-        usage = Usage(input_tokens, output_tokens, reasoning_tokens=reported.reasoning_tokens)
+        usage = Usage(
+            input_tokens,
+            output_tokens,
+            reasoning_tokens=reported.reasoning_tokens,
+            estimated=estimated,
+        )
         return Charge(usage, 0, None, estimated)
     bound = Usage(prompt_tokens + input_margin(prompt_tokens), max_tokens)
     problems = [reported.anomaly] if reported.anomaly else []
@@ -108,6 +113,7 @@ def charge(
         max(0, min(input_tokens, bound.input_tokens)),
         output,
         reasoning_tokens=min(reported.reasoning_tokens, output),
+        estimated=estimated,
     )
     cost = request_cost(usage, info)
     if problems:

@@ -381,6 +381,7 @@ def x_geri(result: Result) -> dict[str, Any]:
         "trace_id": result.trace_id,
         "notices": [{"kind": n.kind, "message": n.message} for n in result.notices],
         "finish_reason": result.finish_reason,
+        "usage_estimated": result.usage.estimated,
     }
 
 

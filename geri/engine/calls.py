@@ -73,6 +73,8 @@ class Call:
     ttft_ms: float | None = None
     anomaly: str | None = None  # why the usage reported was not believed (set by `outcome`)
     reasoning: int = 0  # of the output tokens charged, the reasoning ones (set by `outcome`)
+    estimated: bool = False  # the usage charged was counted by geri (set by `outcome`)
+    produced: int | None = None  # the answer's tokens as the model counts them, when unreported
 
     def outcome(
         self, now: float, failure: BaseException | None, cached: Cached | None
@@ -99,15 +101,16 @@ class Call:
             self.info,
             prompt_tokens=self.report.prompt_tokens if self.report else 0,
             max_tokens=self.chat.max_tokens,
-            produced_tokens=estimate_tokens(text) if text else 0,
+            produced_tokens=self.produced if self.produced is not None else estimate_tokens(text),
             reserved_micros=reserved,
         )
         usage, cost, self.anomaly = billed.usage, billed.cost_micros, billed.anomaly
-        self.reasoning = usage.reasoning_tokens
+        self.reasoning, self.estimated = usage.reasoning_tokens, usage.estimated
         if isinstance(failure, MalformedReply) and reserved > cost:  # what it billed is unknown
             cost, self.anomaly = reserved, "a reply geri could not read"
         if cached:
             usage, cost, self.anomaly = cached.usage, 0, None
+            self.reasoning, self.estimated = usage.reasoning_tokens, usage.estimated
         record = RequestRecord(
             id=self.id,
             created_at=self.created_at,
@@ -138,7 +141,12 @@ class Call:
             text=record.response,
             model=record.model,
             provider=record.provider,
-            usage=Usage(record.input_tokens, record.output_tokens, reasoning_tokens=self.reasoning),
+            usage=Usage(
+                record.input_tokens,
+                record.output_tokens,
+                reasoning_tokens=self.reasoning,
+                estimated=self.estimated,
+            ),
             latency_ms=record.latency_ms,
             ttft_ms=record.ttft_ms,
             cost_micros=record.cost_micros,

@@ -45,9 +45,7 @@ from geri.engine.requests import (
     validate,
 )
 from geri.engine.steps import Steps
-from geri.errors import (
-    InputError,
-)
+from geri.errors import GeriError, InputError
 from geri.keys import KeyStore
 from geri.logs import TRACE_ID
 from geri.prompt import build_messages
@@ -82,6 +80,7 @@ NO_CONSTRAINTS = Constraints()  # a request with constraints is routed, not sent
 EMPTY = Chunk()
 log = logging.getLogger("geri.engine")
 PRUNE_EVERY = timedelta(hours=1)
+COUNT_SECONDS = 2.0  # counting an answer the provider did not count may take this long
 
 
 class Engine(Steps, FrontDoor):
@@ -369,6 +368,8 @@ class Engine(Steps, FrontDoor):
         cached: Cached | None = None,
     ) -> Result:
         """Settle the budget, log the call and cache a complete answer, whatever the outcome."""
+        if failure is None and cached is None:
+            await self._count_unreported(call)
         record, answer, finish = call.outcome(self._clock(), failure, cached)
         if call.anomaly:
             self._usage_anomaly(call, record)
@@ -385,6 +386,20 @@ class Engine(Steps, FrontDoor):
             if provider is not None:
                 await provider.aclose()
         return call.result(record, finish)
+
+    async def _count_unreported(self, call: Call) -> None:
+        """When the provider reported no output tokens, count the answer with the model's own
+        tokenizer (a local model's, a server's `/tokenize`) rather than estimate it."""
+        if (call.usage and call.usage.output_tokens) or not call.parts:
+            return
+        counter = self._counters.get(call.info.id)
+        if counter is None:
+            return
+        try:
+            async with asyncio.timeout(COUNT_SECONDS):
+                call.produced = await counter.text("".join(call.parts))
+        except (TimeoutError, GeriError):
+            pass  # the estimate, which errs high, stands
 
     def _usage_anomaly(self, call: Call, record: RequestRecord) -> None:
         """Say that `call`'s reported usage was not believed, and what was charged instead."""

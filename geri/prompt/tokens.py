@@ -55,10 +55,16 @@ def estimate_tokens(text: str) -> int:
     )
 
 
-def chat_tokens(messages: Sequence[Message], count: Callable[[str], int]) -> int:
-    """Tokens of a chat: `count(text)` per message plus the chat format's overhead."""
-    return REPLY_PRIMING + sum(
-        count(m.content) + MESSAGE_OVERHEAD + IMAGE_TOKENS * len(m.images) for m in messages
+def chat_tokens(
+    messages: Sequence[Message],
+    count: Callable[[str], int],
+    per_message: int = MESSAGE_OVERHEAD,
+    per_chat: int = REPLY_PRIMING,
+) -> int:
+    """Tokens of a chat: `count(text)` per message plus the chat format's overhead (OpenAI's
+    unless told)."""
+    return per_chat + sum(
+        count(m.content) + per_message + IMAGE_TOKENS * len(m.images) for m in messages
     )
 
 

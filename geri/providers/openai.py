@@ -2,15 +2,26 @@
 
 That covers OpenAI itself and, through `base_url`, llama.cpp's server, vLLM, Ollama and LM
 Studio. Translation is pure (`build_payload`, `parse_response`, `parse_event`) and tested on
-literal JSON; streaming asks for usage in the final event (`stream_options.include_usage`).
+recorded and literal JSON; streaming asks for usage in the final event
+(`stream_options.include_usage`).
+
+A server other than OpenAI's often runs a tokenizer geri does not have, and geri's estimate for
+one it does not know errs high. So where the server offers its own count, geri uses it: the first
+count tries llama.cpp's `POST /tokenize {"content"}`, vLLM's `POST /tokenize {"model", "prompt"}`
+and llama-cpp-python's `POST /extras/tokenize/count {"input"}` (paths from the server's root,
+`base_url` without `/v1`), and remembers which one answered, or that none did.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from geri.errors import MalformedReply
+import httpx
+
+from geri.errors import GeriError, MalformedReply
+from geri.prompt.tokens import chat_tokens
 from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
@@ -115,8 +126,96 @@ def parse_event(data: str) -> Chunk | None:
     )
 
 
+# (path from the server's root, request body) for a server's own token count; {text} and
+# {model} are filled in
+TOKENIZERS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("/tokenize", {"content": "{text}"}),  # llama.cpp's llama-server
+    ("/tokenize", {"model": "{model}", "prompt": "{text}"}),  # vLLM
+    ("/extras/tokenize/count", {"input": "{text}", "model": "{model}"}),  # llama_cpp.server
+)
+# tokens a chat template adds per message beyond its text (ChatML and Llama 3 add 5; high on
+# purpose), and once for the assistant's turn
+TEMPLATE_TOKENS_PER_MESSAGE, TEMPLATE_TOKENS_PER_CHAT = 8, 8
+UNKNOWN, NONE = -2, -1  # which TOKENIZERS entry answers: not yet tried, or none of them
+
+
+def token_count(data: Any) -> int | None:
+    """The count in a tokenize reply: `count`, or the length of `tokens`; None if neither.
+
+    >>> token_count({"tokens": [1, 2, 3]}), token_count({"count": 7}), token_count({"n": 1})
+    (3, 7, None)
+    """
+    if not isinstance(data, dict):
+        return None
+    count = data.get("count")
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
+    tokens = data.get("tokens")
+    return len(tokens) if isinstance(tokens, list) else None
+
+
 class OpenAIProvider(HttpProvider):
     """A chat model behind an OpenAI-compatible `/chat/completions` endpoint."""
+
+    _tokenizer = UNKNOWN
+
+    async def count_tokens(self, text: str) -> int:
+        """The server's own count where it offers one, else tiktoken or a high estimate."""
+        if self._provider != "openai":
+            counted = await self._server_count(text)
+            if counted is not None:
+                return counted
+        return await super().count_tokens(text)
+
+    async def count_messages(self, messages: Sequence[Message]) -> int:
+        if self._provider == "openai" or self._tokenizer == NONE:
+            return await super().count_messages(messages)
+        counts: dict[str, int] = {}
+        for message in messages:
+            counted = await self._server_count(message.content)
+            if counted is None:
+                return await super().count_messages(messages)
+            counts[message.content] = counted
+        return chat_tokens(
+            messages,
+            counts.__getitem__,
+            per_message=TEMPLATE_TOKENS_PER_MESSAGE,
+            per_chat=TEMPLATE_TOKENS_PER_CHAT,
+        )
+
+    async def _server_count(self, text: str) -> int | None:
+        """`text`'s tokens as the server counts them; None if it offers no count or failed."""
+        if self._tokenizer == NONE:
+            return None
+        root = self.base_url.removesuffix("/v1")
+        tried = range(len(TOKENIZERS)) if self._tokenizer == UNKNOWN else [self._tokenizer]
+        for index in tried:
+            path, template = TOKENIZERS[index]
+            body = {k: v.format(text=text, model=self.info().source) for k, v in template.items()}
+            try:
+                counted = await self._ask_count(root + path, body)
+            except (httpx.HTTPError, GeriError):
+                return None  # unreachable or broken now: estimate this time, ask again later
+            if counted is not None:
+                self._tokenizer = index
+                return counted
+        if self._tokenizer == UNKNOWN:
+            self._tokenizer = NONE
+        return None
+
+    async def _ask_count(self, url: str, body: dict[str, str]) -> int | None:
+        """The count `url` gives for `body`; None if it does not count (an error status, a
+        reply without a count)."""
+        async with self._context.http().stream(
+            "POST", url, json=body, headers=self.headers(self._key()), timeout=self._read_timeout
+        ) as response:
+            if response.status_code >= 400:
+                return None
+            reply = await self._body(response)
+        try:
+            return token_count(json.loads(reply))
+        except ValueError:
+            return None
 
     def endpoint(self, stream: bool) -> str:
         return f"{self.base_url}/chat/completions"

@@ -438,9 +438,11 @@ async def test_an_empty_stream_from_a_compatible_server_is_a_context_error(
 
     compatible = Case("openai_compatible", "/v1", "authorization", f"Bearer {KEY}", {}, [], "", [])
     rig = make_rig(compatible, server, tmp_path, key=None, max_attempts=3)
-    server.add(Reply(body=b"", headers={"content-type": "text/event-stream"}))
+    empty = Reply(body=b"", headers={"content-type": "text/event-stream"})
+    server.default = lambda seen: empty if seen.path.endswith("/chat/completions") else Reply(404)
     with pytest.raises(ContextTooLong, match="empty stream"):
         async for _ in rig.engine.stream(Request("Say hello", model="m", max_tokens=16)):
             pass
-    assert len(server.requests) == 1  # not retried
+    sent = [s for s in server.requests if s.path.endswith("/chat/completions")]
+    assert len(sent) == 1  # not retried
     await rig.engine.aclose()

@@ -90,6 +90,7 @@ def test_answers_through_a_real_openai_compatible_server(geri: Geri) -> None:
     assert data["model"] == "lan-smol"
     assert data["provider"] == "openai_compatible"
     assert data["usage"]["input_tokens"] > 10
+    assert data["usage"]["estimated"] is False  # the server reported it
 
 
 def test_streams_through_a_real_openai_compatible_server(geri: Geri) -> None:
@@ -102,12 +103,21 @@ def test_streams_through_a_real_openai_compatible_server(geri: Geri) -> None:
     assert entry["status"] == "ok"
 
 
-def test_a_stream_without_usage_is_counted_never_zero(geri: Geri) -> None:
+def test_a_stream_without_usage_is_counted_by_the_servers_tokenizer(
+    geri: Geri, llama_server: str
+) -> None:
+    """llama_cpp.server streams no usage: geri counts the answer with the server's own
+    tokenizer (`/extras/tokenize/count`), and says the figure is its count."""
     proc = geri("ask", QUESTION, "--json", "--temperature", "0", "--max-tokens", "32")
     assert proc.returncode == 0, proc.stderr
-    usage = json.loads(proc.stdout)["usage"]
-    assert usage["input_tokens"] > 10  # the server's own count, or geri's high estimate
-    assert usage["output_tokens"] > 0
+    data = json.loads(proc.stdout)
+    usage = data["usage"]
+    root = llama_server.removesuffix("/v1")
+    count = httpx.post(f"{root}/extras/tokenize/count", json={"input": data["text"]}).json()
+    assert usage["output_tokens"] == count["count"] > 0
+    asked = httpx.post(f"{root}/extras/tokenize/count", json={"input": QUESTION}).json()
+    assert usage["input_tokens"] == data["context"]["prompt_tokens"] > asked["count"]
+    assert usage["estimated"] is True
 
 
 def test_discovery_sends_no_window_larger_than_the_server_holds(

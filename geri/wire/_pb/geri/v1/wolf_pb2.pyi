@@ -96,7 +96,7 @@ class ContextUse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., tokens: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WolfResponse(_message.Message):
-    __slots__ = ("text", "tokens_in", "tokens_out", "latency_ms", "ttft_ms", "cost_micros", "model_used", "provider", "finish_reason", "fallback_notice", "request_id", "context", "budget", "notices", "cached", "trace_id")
+    __slots__ = ("text", "tokens_in", "tokens_out", "latency_ms", "ttft_ms", "cost_micros", "model_used", "provider", "finish_reason", "fallback_notice", "request_id", "context", "budget", "notices", "cached", "trace_id", "reasoning_tokens", "usage_estimated")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOKENS_IN_FIELD_NUMBER: _ClassVar[int]
     TOKENS_OUT_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,8 @@ class WolfResponse(_message.Message):
     NOTICES_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     text: str
     tokens_in: int
     tokens_out: int
@@ -129,7 +131,9 @@ class WolfResponse(_message.Message):
     notices: _containers.RepeatedCompositeFieldContainer[Notice]
     cached: bool
     trace_id: str
-    def __init__(self, text: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., cost_micros: _Optional[int] = ..., model_used: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., fallback_notice: _Optional[str] = ..., request_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextUse, _Mapping]]] = ..., budget: _Optional[_Union[ContextBudget, _Mapping]] = ..., notices: _Optional[_Iterable[_Union[Notice, _Mapping]]] = ..., cached: _Optional[bool] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    reasoning_tokens: int
+    usage_estimated: bool
+    def __init__(self, text: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., cost_micros: _Optional[int] = ..., model_used: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., fallback_notice: _Optional[str] = ..., request_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextUse, _Mapping]]] = ..., budget: _Optional[_Union[ContextBudget, _Mapping]] = ..., notices: _Optional[_Iterable[_Union[Notice, _Mapping]]] = ..., cached: _Optional[bool] = ..., trace_id: _Optional[str] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ...) -> None: ...
 
 class ContextBudget(_message.Message):
     __slots__ = ("window", "response_reserve", "prompt_tokens", "switched_from")
