@@ -154,6 +154,8 @@ class Request:
     history: tuple[Message, ...] = ()
     # structured output: the answer must be JSON valid against this JSON Schema (as JSON text)
     json_schema: str | None = None
+    # who the calling program acts for (OpenAI's `user`): kept in the request log, never sent on
+    end_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

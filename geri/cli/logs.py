@@ -36,6 +36,7 @@ def logs(
         return
     for r in records:
         cached = ", cached" if r.cached else ""
+        cached += f", for {r.end_user}" if r.end_user else ""
         render.line(
             f"{render.when(r.created_at)}  {r.model}  {r.status}  "
             f"{r.input_tokens}→{r.output_tokens} tokens  {r.latency_ms:.0f} ms{cached}"

@@ -225,6 +225,13 @@ def _number(body: dict[str, Any], name: str, default: float) -> float:
     return float(value)
 
 
+def _string(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string.", "invalid_value")
+    return value or None
+
+
 def _integer(body: dict[str, Any], *names: str) -> int | None:
     for name in names:
         value = body.get(name)
@@ -282,6 +289,7 @@ def chat_request(body: dict[str, Any]) -> tuple[Request, bool, bool]:
         images=last.images,
         history=turns,
         json_schema=schema,
+        end_user=_string(body, "user"),
     )
     return request, streamed, include_usage
 

@@ -128,6 +128,7 @@ class Call:
             streamed=self.streamed,
             cached=cached is not None,
             trace_id=self.request.trace_id,
+            end_user=self.request.end_user,
         )
         answer = None
         if status == "ok" and self.key is not None and finish in ("stop", "length"):

@@ -439,7 +439,11 @@ class Engine(Steps, FrontDoor):
             record = replace(record, prompt="[]", response="")
         else:
             record = replace(record, prompt=redact(record.prompt), response=redact(record.response))
-        record = replace(record, error=redact(record.error) if record.error else record.error)
+        record = replace(
+            record,
+            error=redact(record.error) if record.error else None,
+            end_user=redact(record.end_user) if record.end_user else None,
+        )
         if answer is not None:
             answer = replace(answer, text=redact(answer.text))
         self.store.record_request(record)

@@ -14,6 +14,8 @@ from geri.errors import InputError
 from geri.logs import TRACE_ID, new_trace_id
 from geri.types import ChatRequest, Message, ModelInfo, Request
 
+MAX_END_USER = 256  # characters of a caller's end-user id (OpenAI's `user`)
+
 
 def chat_request(
     request: Request, messages: tuple[Message, ...], max_tokens: int | None = None
@@ -61,3 +63,9 @@ def validate(request: Request) -> None:
         raise InputError(f"temperature must be between 0 and 2 (got {request.temperature}).")
     if not 0.0 < request.top_p <= 1.0:
         raise InputError(f"top_p must be in (0, 1] (got {request.top_p}).")
+    user = request.end_user
+    if user is not None and not (0 < len(user) <= MAX_END_USER and user.isprintable()):
+        raise InputError(
+            f"user must be 1 to {MAX_END_USER} printable characters: an id for the person the "
+            "calling program acts for."
+        )

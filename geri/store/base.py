@@ -39,6 +39,7 @@ class RequestRecord:
     streamed: bool
     cached: bool = False
     trace_id: str | None = None
+    end_user: str | None = None  # who the calling program acted for, as it said
 
 
 @dataclass(frozen=True, slots=True)

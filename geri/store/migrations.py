@@ -160,11 +160,16 @@ def m004_trace_ids(run: Run, d: Dialect) -> None:
     run("ALTER TABLE requests ADD COLUMN trace_id TEXT")
 
 
+def m005_end_users(run: Run, d: Dialect) -> None:
+    run("ALTER TABLE requests ADD COLUMN end_user TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_health,
     m003_budgets_and_cache,
     m004_trace_ids,
+    m005_end_users,
 ]
 
 

@@ -168,6 +168,7 @@ def request_from_proto(message: pb.WolfRequest) -> Request:
         json_schema=parse_schema(message.json_schema, "json_schema")
         if message.json_schema
         else None,
+        end_user=message.user or None,
     )
 
 
@@ -193,6 +194,7 @@ def request_to_proto(request: Request, priority: int = 0) -> pb.WolfRequest:
         priority=priority,
         no_cache=not request.use_cache,
         json_schema=request.json_schema or "",
+        user=request.end_user or "",
         context=[
             pb.ContextDocument(
                 id=d.id,

@@ -7,9 +7,6 @@ error paths) on loopback; the client is the one users have: `openai.OpenAI(base_
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from tests.daemon.httpd import http_daemon, request_log
 from tests.mockserver import MockServer, Reply
 
 TOKEN = "http-test-token-123"
@@ -45,42 +43,17 @@ def served(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "default_model": "smol",
             "fallback": {"enabled": False},
             "network": {"max_attempts": 1},
-            "daemon": {"port": 0, "http_port": 0},
         }
-        (home / "config").mkdir()
-        (home / "config" / "settings.json").write_text(json.dumps(settings))
-        env = {**os.environ, "GERI_HOME": str(home), "OPENAI_API_KEY": "sk-test-0000000000000000"}
-        log = (home / "daemon.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "geri", "daemon"], env=env, stdout=log, stderr=log
-        )
-        state = home / "data" / "daemon.json"
-        deadline = time.monotonic() + 120
-        while not (state.exists() and json.loads(state.read_text()).get("http")):
-            assert proc.poll() is None, (home / "daemon.log").read_text()
-            assert time.monotonic() < deadline, "the daemon did not start"
-            time.sleep(0.1)
-        base = json.loads(state.read_text())["http"] + "/v1"
-        HOMES[base] = home
-        yield base
-        proc.terminate()
-        proc.wait(60)
+        with http_daemon(home, settings, {"OPENAI_API_KEY": "sk-test-0000000000000000"}) as base:
+            HOMES[base] = home
+            yield base
 
 
 HOMES: dict[str, Path] = {}
 
 
-def logs(base: str) -> list[dict]:  # type: ignore[type-arg]
-    """The daemon's request log, as `geri logs --json` prints it."""
-    env = {**os.environ, "GERI_HOME": str(HOMES[base])}
-    done = subprocess.run(
-        [sys.executable, "-m", "geri", "logs", "--json", "-n", "50"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+def logs(base: str) -> list[dict[str, Any]]:
+    return request_log(HOMES[base])
 
 
 def client(base: str) -> openai.OpenAI:

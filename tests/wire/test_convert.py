@@ -31,6 +31,7 @@ def test_a_request_round_trips(constraints: Constraints) -> None:
         documents=(Document("d", "text", 0.5, "src", "title", {"k": "v"}),),
         constraints=constraints,
         use_cache=False,
+        end_user="customer-42",
     )
     assert request_from_proto(request_to_proto(request)) == request
 
@@ -41,7 +42,7 @@ def test_a_result_round_trips() -> None:
         "text",
         "m",
         "p",
-        Usage(3, 4),
+        Usage(3, 4, reasoning_tokens=2, estimated=True),
         12.5,
         ttft_ms=2.5,
         cost_micros=9,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12geri/v1/wolf.proto\x12\x07geri.v1\"\xd6\x01\n\x0f\x43ontextDocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x12\n\x05score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x38\n\x08metadata\x18\x06 \x03(\x0b\x32&.geri.v1.ContextDocument.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_score\"\xa6\x01\n\nParameters\x12\x17\n\nmax_tokens\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x03\x88\x01\x01\x12\x0c\n\x04stop\x18\x05 \x03(\tB\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\xf8\x01\n\x0bWolfRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x15\n\rsystem_prompt\x18\x02 \x01(\t\x12)\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x18.geri.v1.ContextDocument\x12\r\n\x05model\x18\x04 \x01(\t\x12&\n\nmodel_type\x18\x05 \x01(\x0e\x32\x12.geri.v1.ModelType\x12\'\n\nparameters\x18\x06 \x01(\x0b\x32\x13.geri.v1.Parameters\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x10\n\x08no_cache\x18\x08 \x01(\x08\x12\x13\n\x0bjson_schema\x18\t \x01(\t\"\'\n\x06Notice\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"H\n\nContextUse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06tokens\x18\x03 \x01(\r\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xac\x03\n\x0cWolfResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttokens_in\x18\x02 \x01(\r\x12\x12\n\ntokens_out\x18\x03 \x01(\r\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ost_micros\x18\x06 \x01(\x03\x12\x12\n\nmodel_used\x18\x07 \x01(\t\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x15\n\rfinish_reason\x18\t \x01(\t\x12\x17\n\x0f\x66\x61llback_notice\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12$\n\x07\x63ontext\x18\x0c \x03(\x0b\x32\x13.geri.v1.ContextUse\x12&\n\x06\x62udget\x18\r \x01(\x0b\x32\x16.geri.v1.ContextBudget\x12 \n\x07notices\x18\x0e \x03(\x0b\x32\x0f.geri.v1.Notice\x12\x0e\n\x06\x63\x61\x63hed\x18\x0f \x01(\x08\x12\x10\n\x08trace_id\x18\x10 \x01(\t\x12\x18\n\x10reasoning_tokens\x18\x11 \x01(\r\x12\x17\n\x0fusage_estimated\x18\x12 \x01(\x08\"g\n\rContextBudget\x12\x0e\n\x06window\x18\x01 \x01(\r\x12\x18\n\x10response_reserve\x18\x02 \x01(\r\x12\x15\n\rprompt_tokens\x18\x03 \x01(\r\x12\x15\n\rswitched_from\x18\x04 \x01(\t\"q\n\tWolfChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\'\n\x08response\x18\x03 \x01(\x0b\x32\x15.geri.v1.WolfResponse\x12\x1f\n\x06notice\x18\x04 \x01(\x0b\x32\x0f.geri.v1.Notice\"\x13\n\x11ListModelsRequest\"\xed\x01\n\x10ModelDescription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08location\x18\x05 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x06 \x01(\r\x12\x12\n\nparameters\x18\x07 \x01(\x04\x12\x14\n\x0cquantization\x18\x08 \x01(\t\x12\x1a\n\x12input_price_micros\x18\t \x01(\x03\x12\x1b\n\x13output_price_micros\x18\n \x01(\x03\x12\x12\n\nis_default\x18\x0b \x01(\x08\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.geri.v1.ModelDescription*T\n\tModelType\x12\x1a\n\x16MODEL_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_TYPE_LOCAL\x10\x01\x12\x15\n\x11MODEL_TYPE_REMOTE\x10\x02\x32\xce\x01\n\x0bWolfService\x12<\n\rProcessPrompt\x12\x14.geri.v1.WolfRequest\x1a\x15.geri.v1.WolfResponse\x12:\n\x0cStreamPrompt\x12\x14.geri.v1.WolfRequest\x1a\x12.geri.v1.WolfChunk0\x01\x12\x45\n\nListModels\x12\x1a.geri.v1.ListModelsRequest\x1a\x1b.geri.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12geri/v1/wolf.proto\x12\x07geri.v1\"\xd6\x01\n\x0f\x43ontextDocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x12\n\x05score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x38\n\x08metadata\x18\x06 \x03(\x0b\x32&.geri.v1.ContextDocument.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_score\"\xa6\x01\n\nParameters\x12\x17\n\nmax_tokens\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x03\x88\x01\x01\x12\x0c\n\x04stop\x18\x05 \x03(\tB\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\x86\x02\n\x0bWolfRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x15\n\rsystem_prompt\x18\x02 \x01(\t\x12)\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x18.geri.v1.ContextDocument\x12\r\n\x05model\x18\x04 \x01(\t\x12&\n\nmodel_type\x18\x05 \x01(\x0e\x32\x12.geri.v1.ModelType\x12\'\n\nparameters\x18\x06 \x01(\x0b\x32\x13.geri.v1.Parameters\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x10\n\x08no_cache\x18\x08 \x01(\x08\x12\x13\n\x0bjson_schema\x18\t \x01(\t\x12\x0c\n\x04user\x18\n \x01(\t\"\'\n\x06Notice\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"H\n\nContextUse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06tokens\x18\x03 \x01(\r\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xac\x03\n\x0cWolfResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttokens_in\x18\x02 \x01(\r\x12\x12\n\ntokens_out\x18\x03 \x01(\r\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ost_micros\x18\x06 \x01(\x03\x12\x12\n\nmodel_used\x18\x07 \x01(\t\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x15\n\rfinish_reason\x18\t \x01(\t\x12\x17\n\x0f\x66\x61llback_notice\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12$\n\x07\x63ontext\x18\x0c \x03(\x0b\x32\x13.geri.v1.ContextUse\x12&\n\x06\x62udget\x18\r \x01(\x0b\x32\x16.geri.v1.ContextBudget\x12 \n\x07notices\x18\x0e \x03(\x0b\x32\x0f.geri.v1.Notice\x12\x0e\n\x06\x63\x61\x63hed\x18\x0f \x01(\x08\x12\x10\n\x08trace_id\x18\x10 \x01(\t\x12\x18\n\x10reasoning_tokens\x18\x11 \x01(\r\x12\x17\n\x0fusage_estimated\x18\x12 \x01(\x08\"g\n\rContextBudget\x12\x0e\n\x06window\x18\x01 \x01(\r\x12\x18\n\x10response_reserve\x18\x02 \x01(\r\x12\x15\n\rprompt_tokens\x18\x03 \x01(\r\x12\x15\n\rswitched_from\x18\x04 \x01(\t\"q\n\tWolfChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\'\n\x08response\x18\x03 \x01(\x0b\x32\x15.geri.v1.WolfResponse\x12\x1f\n\x06notice\x18\x04 \x01(\x0b\x32\x0f.geri.v1.Notice\"\x13\n\x11ListModelsRequest\"\xed\x01\n\x10ModelDescription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08location\x18\x05 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x06 \x01(\r\x12\x12\n\nparameters\x18\x07 \x01(\x04\x12\x14\n\x0cquantization\x18\x08 \x01(\t\x12\x1a\n\x12input_price_micros\x18\t \x01(\x03\x12\x1b\n\x13output_price_micros\x18\n \x01(\x03\x12\x12\n\nis_default\x18\x0b \x01(\x08\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.geri.v1.ModelDescription*T\n\tModelType\x12\x1a\n\x16MODEL_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_TYPE_LOCAL\x10\x01\x12\x15\n\x11MODEL_TYPE_REMOTE\x10\x02\x32\xce\x01\n\x0bWolfService\x12<\n\rProcessPrompt\x12\x14.geri.v1.WolfRequest\x1a\x15.geri.v1.WolfResponse\x12:\n\x0cStreamPrompt\x12\x14.geri.v1.WolfRequest\x1a\x12.geri.v1.WolfChunk0\x01\x12\x45\n\nListModels\x12\x1a.geri.v1.ListModelsRequest\x1a\x1b.geri.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTEXTDOCUMENT_METADATAENTRY']._loaded_options = None
   _globals['_CONTEXTDOCUMENT_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_MODELTYPE']._serialized_start=1760
-  _globals['_MODELTYPE']._serialized_end=1844
+  _globals['_MODELTYPE']._serialized_start=1774
+  _globals['_MODELTYPE']._serialized_end=1858
   _globals['_CONTEXTDOCUMENT']._serialized_start=32
   _globals['_CONTEXTDOCUMENT']._serialized_end=246
   _globals['_CONTEXTDOCUMENT_METADATAENTRY']._serialized_start=189
@@ -42,23 +42,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARAMETERS']._serialized_start=249
   _globals['_PARAMETERS']._serialized_end=415
   _globals['_WOLFREQUEST']._serialized_start=418
-  _globals['_WOLFREQUEST']._serialized_end=666
-  _globals['_NOTICE']._serialized_start=668
-  _globals['_NOTICE']._serialized_end=707
-  _globals['_CONTEXTUSE']._serialized_start=709
-  _globals['_CONTEXTUSE']._serialized_end=781
-  _globals['_WOLFRESPONSE']._serialized_start=784
-  _globals['_WOLFRESPONSE']._serialized_end=1212
-  _globals['_CONTEXTBUDGET']._serialized_start=1214
-  _globals['_CONTEXTBUDGET']._serialized_end=1317
-  _globals['_WOLFCHUNK']._serialized_start=1319
-  _globals['_WOLFCHUNK']._serialized_end=1432
-  _globals['_LISTMODELSREQUEST']._serialized_start=1434
-  _globals['_LISTMODELSREQUEST']._serialized_end=1453
-  _globals['_MODELDESCRIPTION']._serialized_start=1456
-  _globals['_MODELDESCRIPTION']._serialized_end=1693
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1695
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1758
-  _globals['_WOLFSERVICE']._serialized_start=1847
-  _globals['_WOLFSERVICE']._serialized_end=2053
+  _globals['_WOLFREQUEST']._serialized_end=680
+  _globals['_NOTICE']._serialized_start=682
+  _globals['_NOTICE']._serialized_end=721
+  _globals['_CONTEXTUSE']._serialized_start=723
+  _globals['_CONTEXTUSE']._serialized_end=795
+  _globals['_WOLFRESPONSE']._serialized_start=798
+  _globals['_WOLFRESPONSE']._serialized_end=1226
+  _globals['_CONTEXTBUDGET']._serialized_start=1228
+  _globals['_CONTEXTBUDGET']._serialized_end=1331
+  _globals['_WOLFCHUNK']._serialized_start=1333
+  _globals['_WOLFCHUNK']._serialized_end=1446
+  _globals['_LISTMODELSREQUEST']._serialized_start=1448
+  _globals['_LISTMODELSREQUEST']._serialized_end=1467
+  _globals['_MODELDESCRIPTION']._serialized_start=1470
+  _globals['_MODELDESCRIPTION']._serialized_end=1707
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1709
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1772
+  _globals['_WOLFSERVICE']._serialized_start=1861
+  _globals['_WOLFSERVICE']._serialized_end=2067
 # @@protoc_insertion_point(module_scope)

@@ -54,7 +54,7 @@ class Parameters(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WolfRequest(_message.Message):
-    __slots__ = ("prompt", "system_prompt", "context", "model", "model_type", "parameters", "priority", "no_cache", "json_schema")
+    __slots__ = ("prompt", "system_prompt", "context", "model", "model_type", "parameters", "priority", "no_cache", "json_schema", "user")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class WolfRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     NO_CACHE_FIELD_NUMBER: _ClassVar[int]
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     system_prompt: str
     context: _containers.RepeatedCompositeFieldContainer[ContextDocument]
@@ -73,7 +74,8 @@ class WolfRequest(_message.Message):
     priority: int
     no_cache: bool
     json_schema: str
-    def __init__(self, prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextDocument, _Mapping]]] = ..., model: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., parameters: _Optional[_Union[Parameters, _Mapping]] = ..., priority: _Optional[int] = ..., no_cache: _Optional[bool] = ..., json_schema: _Optional[str] = ...) -> None: ...
+    user: str
+    def __init__(self, prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextDocument, _Mapping]]] = ..., model: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., parameters: _Optional[_Union[Parameters, _Mapping]] = ..., priority: _Optional[int] = ..., no_cache: _Optional[bool] = ..., json_schema: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
 
 class Notice(_message.Message):
     __slots__ = ("kind", "message")
