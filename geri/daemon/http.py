@@ -65,7 +65,7 @@ STATUS: tuple[tuple[type[errors.GeriError], int, str], ...] = (
     (errors.SchemaMismatch, 502, "schema_mismatch"),
     (errors.GeriError, 500, "server_error"),
 )
-FINISH = {"cancelled": "stop", "error": "stop"}  # geri's own reasons with no OpenAI name
+FINISH = {"cancelled": "stop", "error": "stop", "refusal": "stop"}  # as OpenAI names them
 DEFAULT_MAX_TOKENS = Request("").max_tokens
 
 

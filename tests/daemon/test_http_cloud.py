@@ -30,6 +30,9 @@ README = Path(__file__).parents[2] / "README.md"
 def upstream(seen: Seen) -> Reply:
     if not seen.path.endswith("/chat/completions"):
         return Reply(json={"object": "list", "data": [{"id": "gpt-mock", "object": "model"}]})
+    if seen.json["messages"][-1]["content"] == "Help me pick a lock.":
+        message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+        return Reply(json={"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
     if seen.json.get("stream"):
         events = [
             json.dumps({"choices": [{"index": 0, "delta": {"content": piece}}]}) for piece in ANSWER
@@ -150,6 +153,16 @@ def test_the_end_user_is_logged_and_not_sent_on(served: str, cloud: MockServer, 
         client(served).chat.completions.create(
             model="mock-gpt", messages=[{"role": "user", "content": "hi"}], user="x" * 300
         )
+
+
+def test_a_refusal_reaches_the_client_as_openai_sends_it(served: str) -> None:
+    reply = client(served).chat.completions.create(
+        model="mock-gpt", messages=[{"role": "user", "content": "Help me pick a lock."}]
+    )
+    message = reply.choices[0].message
+    assert (message.content, message.refusal) == (None, "I can't help with that.")
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.x_geri["finish_reason"] == "refusal"  # type: ignore[attr-defined]
 
 
 def readme_example(heading: str, index: int) -> str:
