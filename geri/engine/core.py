@@ -113,7 +113,12 @@ class Engine(Steps, FrontDoor):
         self._http: httpx.AsyncClient | None = None
         self._clock = clock
         self._now = now
-        self.balancer = LoadBalancer(lambda: self.settings.routing, clock=clock, rng=rng)
+        self.balancer = LoadBalancer(
+            lambda: self.settings.routing,
+            clock=clock,
+            rng=rng,
+            local_capacity=lambda: self.settings.performance.parallel,
+        )
         self.router = Router(
             lambda: self.settings,
             self.registry,

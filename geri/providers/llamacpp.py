@@ -10,8 +10,11 @@ Key decisions:
 * The prompt is rendered with the model's own chat template as llama-cpp-python renders it,
   in geri's bounded Jinja sandbox (no code runs, and the work is capped: `chat_template.py`);
   a file without one gets ChatML.
-* All llama.cpp work runs in worker threads; one generation at a time per loaded model, and
-  the loaded model is kept for the provider's lifetime.
+* With `performance.parallel` above 1 (the default), text requests are decoded together by a
+  continuous batcher (`batching.py`) in a context of its own, and the `Llama` object keeps only
+  a small context of its own. With 1, or for a model with a vision projector, llama.cpp work
+  runs in worker threads, one generation at a time per loaded model. The loaded model is kept
+  for the provider's lifetime.
 * A llava-style model with a vision projector (`mmproj`) is loaded with llama-cpp-python's chat
   handler for its family; requests with images go through `create_chat_completion`, which
   embeds them, and text-only requests still use geri's own loop.
@@ -23,6 +26,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,7 @@ from geri.errors import (
 from geri.prompt.templates import TemplateTooCostly
 from geri.providers import trial
 from geri.providers.base import ProviderContext
+from geri.providers.batching import Batcher, Sequence_
 from geri.providers.decoding import decode
 from geri.providers.gguf import read_gguf
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, ModelInfo, Usage
@@ -50,7 +55,8 @@ CHATML_TEMPLATE = (
 )
 CHATML_STOPS = ("<|im_end|>", "<|im_start|>")
 
-# llama-cpp-python's own sampling defaults, so geri and a direct call sample alike
+FINISHED: FinishReason = "stop"
+OWN_CONTEXT = 512  # tokens of the Llama object's own context when the batcher decodes
 
 
 def default_threads() -> int:
@@ -66,6 +72,7 @@ class _Loaded:
     render: Callable[[Sequence[Message]], tuple[str, list[str]]]
     is_end: Callable[[int], bool]
     sees: bool = False  # loaded with a vision projector (mmproj)
+    batcher: Batcher | None = None  # decodes text requests together (performance.parallel)
 
 
 class LlamaCppProvider:
@@ -84,6 +91,14 @@ class LlamaCppProvider:
 
     async def generate(self, request: ChatRequest) -> Completion:
         parts: list[str] = []
+        usage, finish = Usage(), FINISHED
+        loaded = await asyncio.to_thread(self._ensure_loaded)
+        if loaded.batcher is not None and not _has_images(request):
+            async for chunk in self._batched(loaded, loaded.batcher, request):
+                parts.append(chunk.text)
+                if chunk.finish_reason is not None:
+                    usage, finish = chunk.usage or usage, chunk.finish_reason
+            return Completion("".join(parts), usage, finish)
         cancel = threading.Event()
         try:
             usage, finish = await asyncio.to_thread(self._run, request, parts.append, cancel)
@@ -99,6 +114,11 @@ class LlamaCppProvider:
         all run llama.cpp threads, an event loop working in parallel would preempt one of them
         and stall every thread of the next evaluation at its barrier.
         """
+        loaded = await asyncio.to_thread(self._ensure_loaded)
+        if loaded.batcher is not None and not _has_images(request):
+            async for chunk in self._batched(loaded, loaded.batcher, request):
+                yield chunk
+            return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue()
         cancel = threading.Event()
@@ -134,6 +154,54 @@ class LlamaCppProvider:
             wanted.release()
             del worker  # it sees `cancel` between two tokens and ends by itself
 
+    async def _batched(
+        self, loaded: _Loaded, batcher: Batcher, request: ChatRequest
+    ) -> AsyncGenerator[Chunk, None]:
+        """A request served by the batcher. Its thread never waits on this consumer: text is
+        handed to the event loop as it comes (at most the token budget of it)."""
+        tokens, stops, budget = await asyncio.to_thread(
+            self._prompt, loaded, request, batcher.n_ctx
+        )
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | tuple[int, FinishReason, BaseException | None]] = asyncio.Queue()
+
+        def put(item: str | tuple[int, FinishReason, BaseException | None]) -> None:
+            with suppress(RuntimeError):  # the loop is gone: nobody is listening any more
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        sequence = Sequence_(
+            tokens,
+            request,
+            tuple(stops),
+            budget,
+            on_text=put,
+            on_done=lambda produced, finish, error: put((produced, finish, error)),
+        )
+        batcher.submit(sequence)
+        try:
+            while isinstance(item := await queue.get(), str):
+                yield Chunk(item)
+            produced, finish, error = item
+            if error is not None:
+                raise error
+            yield Chunk(usage=Usage(len(tokens), produced), finish_reason=finish)
+        finally:
+            sequence.cancel.set()
+
+    def _prompt(
+        self, loaded: _Loaded, request: ChatRequest, window: int
+    ) -> tuple[list[int], list[str], int]:
+        """The request's prompt tokens, its stop strings and its token budget in `window`."""
+        prompt, stops = loaded.render(request.messages)
+        tokens = loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) >= window:
+            raise ContextTooLong(
+                f"The prompt takes {len(tokens)} tokens but model {self._info.id!r} has a "
+                f"context window of {window}. Shorten the prompt, or raise "
+                "'performance.context_size' in the settings if the model allows more."
+            )
+        return tokens, [*request.stop, *stops], min(request.max_tokens, window - len(tokens))
+
     async def count_tokens(self, text: str) -> int:
         loaded = await asyncio.to_thread(self._ensure_loaded)
         return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -158,6 +226,8 @@ class LlamaCppProvider:
     def _unload(self) -> None:
         with self._load_lock, self._run_lock:
             if self._loaded is not None:
+                if self._loaded.batcher is not None:
+                    self._loaded.batcher.close()
                 self._loaded.llm.close()
                 self._loaded = None
 
@@ -169,19 +239,24 @@ class LlamaCppProvider:
 
     def _load(self) -> _Loaded:
         path = Path(self._info.source)
-        header = read_gguf(path)
-        trial.verify(path)  # never load into this process what could take it down
+        # the header checked and the file tried in a child process (never load into this
+        # process what could take it down), each once per version of the file
+        header = trial.check(path)
         import llama_cpp
 
         from geri.providers.chat_template import ChatTemplate
 
         threads = self._performance.threads or default_threads()
         handler = self._vision_handler()
+        batched = self._performance.parallel > 1 and handler is None
         try:
             llm = llama_cpp.Llama(
                 chat_handler=handler,
                 model_path=str(path),
-                n_ctx=self._info.context_window,
+                # batched, the batcher's context holds the window; this one only tokenizes
+                n_ctx=min(OWN_CONTEXT, self._info.context_window)
+                if batched
+                else self._info.context_window,
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_batch=self._performance.batch_size,
@@ -235,7 +310,21 @@ class LlamaCppProvider:
         def is_end(token: int) -> bool:
             return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
 
-        return _Loaded(llm, render, is_end, sees=handler is not None)
+        batcher = None
+        if batched:
+            try:
+                batcher = Batcher(
+                    llm,
+                    slots=self._performance.parallel,
+                    n_ctx=self._info.context_window,
+                    threads=threads,
+                    batch_size=self._performance.batch_size,
+                    is_end=is_end,
+                )
+            except BaseException:
+                llm.close()
+                raise
+        return _Loaded(llm, render, is_end, sees=handler is not None, batcher=batcher)
 
     def _vision_handler(self) -> Any:
         """llama-cpp-python's chat handler for the model's projector, or None without one."""
@@ -267,23 +356,13 @@ class LlamaCppProvider:
             with self._run_lock:
                 return self._run_vision(loaded.llm, request, on_text, cancel)
         with self._run_lock:
-            prompt, stops = loaded.render(request.messages)
             llm = loaded.llm
-            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-            window = llm.n_ctx()
-            if len(tokens) >= window:
-                raise ContextTooLong(
-                    f"The prompt takes {len(tokens)} tokens but model {self._info.id!r} has a "
-                    f"context window of {window}. Shorten the prompt, or raise "
-                    "'performance.context_size' in the settings if the model allows more."
-                )
+            tokens, stops, budget = self._prompt(loaded, request, llm.n_ctx())
             if request.seed is not None:
                 llm.set_seed(request.seed)
-            budget = min(request.max_tokens, window - len(tokens))
             try:
-                stopping = (*request.stop, *stops)
                 produced, finish = decode(
-                    llm, loaded.is_end, tokens, request, stopping, budget, on_text, cancel
+                    llm, loaded.is_end, tokens, request, stops, budget, on_text, cancel
                 )
             except RuntimeError as exc:
                 raise ProviderError(f"llama.cpp failed while generating: {exc}") from exc
@@ -359,3 +438,7 @@ def vision_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         parts += [{"type": "image_url", "image_url": {"url": i.data_url()}} for i in m.images]
         out.append({"role": m.role, "content": parts})
     return out
+
+
+def _has_images(request: ChatRequest) -> bool:
+    return any(m.images for m in request.messages)

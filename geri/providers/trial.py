@@ -10,6 +10,9 @@ that is registered (`geri models add`) or loaded in-process.
 The trial costs about a second for a small model and is run once per file: the verdict is kept
 in the cache directory, keyed by the file's path, size and modification time, so a file that is
 replaced is tried again. A trial that takes longer than `TIMEOUT` is not cached as a verdict.
+`check` keeps, with the verdict, the header facts a load needs (architecture, chat template),
+so loading a file already checked does not parse its header again (tens of milliseconds for a
+large vocabulary, on every cold `geri ask`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from geri.errors import ModelLoadError
@@ -31,12 +35,38 @@ MAX_VERDICTS = 512
 _lock = threading.Lock()
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What loading a checked file needs from its header."""
+
+    architecture: str
+    chat_template: str | None
+
+
+def check(path: Path, *, cache_dir: Path | None = None) -> Facts:
+    """`path`'s header checked (`read_gguf`) and the file tried (`verify`), or both taken from
+    the cache when this version of the file passed them before."""
+    from geri.providers.gguf import read_gguf
+
+    key, store = _key(path), _store(cache_dir)
+    entry = _verdicts(store).get(key)
+    if isinstance(entry, dict) and entry.get("verdict") == "ok":
+        template = entry.get("chat_template")
+        kept = template if isinstance(template, str) else None
+        return Facts(str(entry.get("architecture")), kept)
+    header = read_gguf(path)
+    verify(path, cache_dir=cache_dir)
+    facts = Facts(header.architecture, header.chat_template)
+    _remember(store, key, {"verdict": "ok", "architecture": facts.architecture,
+                           "chat_template": facts.chat_template})  # fmt: skip
+    return facts
+
+
 def verify(path: Path, *, cache_dir: Path | None = None) -> None:
     """Return if llama.cpp can load and run `path`; else raise `ModelLoadError` saying why."""
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    store = (cache_dir or Paths.from_env().cache_dir) / VERDICTS
-    verdict = _verdicts(store).get(key)
+    key, store = _key(path), _store(cache_dir)
+    entry = _verdicts(store).get(key)
+    verdict = entry.get("verdict") if isinstance(entry, dict) else entry
     if verdict is None:
         verdict, final = _trial(path)
         if final:
@@ -81,16 +111,30 @@ def _trial(path: Path) -> tuple[str, bool]:
     return (said[0] if said else "it failed to load")[:300], True
 
 
-def _verdicts(store: Path) -> dict[str, str]:
+def _key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _store(cache_dir: Path | None) -> Path:
+    return (cache_dir or Paths.from_env().cache_dir) / VERDICTS
+
+
+Entry = str | dict[str, str | None]  # a verdict, or a passed file's verdict and header facts
+
+
+def _verdicts(store: Path) -> dict[str, Entry]:
     try:
         with open(store, "rb") as file:
-            data = json.loads(file.read(1024 * 1024))
+            data = json.loads(file.read(16 * 1024 * 1024))
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str | dict)}
 
 
-def _remember(store: Path, key: str, verdict: str) -> None:
+def _remember(store: Path, key: str, verdict: Entry) -> None:
     with _lock:
         verdicts = _verdicts(store)
         verdicts[key] = verdict

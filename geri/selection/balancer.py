@@ -48,8 +48,10 @@ class LoadBalancer:
         *,
         clock: Callable[[], float],
         rng: random.Random | None = None,
+        local_capacity: Callable[[], int] = lambda: 1,
     ) -> None:
         self._routing = live(routing)
+        self._local_capacity = local_capacity
         self._clock = clock
         self._rng = rng or random.Random()
         self._states: dict[str, _State] = {}
@@ -63,7 +65,7 @@ class LoadBalancer:
         return self._states.setdefault(model_id, _State())
 
     def capacity(self, model: ModelInfo) -> int:
-        default = 1 if model.location == "local" else 16
+        default = self._local_capacity() if model.location == "local" else 16
         return self.routing.capacity.get(model.id, default)
 
     def unavailable(self, model: ModelInfo) -> str | None:

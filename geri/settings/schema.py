@@ -226,6 +226,13 @@ class Performance(_Section):
     )
     context_size: int = Field(4096, ge=256, description="Default context size for local models.")
     batch_size: int = Field(512, ge=1, description="Prompt-processing batch size.")
+    parallel: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Requests one local model decodes together (continuous batching); they "
+        "share its context window's cells. 1: one at a time.",
+    )
     gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (-1: all).")
     keep_loaded: bool = Field(True, description="Keep local models in memory between requests.")
 
@@ -338,7 +345,8 @@ class Routing(_Section):
     candidates: int = Field(3, ge=1, description="Most models sharing the load.")
     capacity: dict[str, int] = Field(
         default_factory=dict,
-        description="Concurrent requests per model id; default 1 for local models, 16 remote.",
+        description="Concurrent requests per model id; default performance.parallel for local "
+        "models, 16 remote.",
     )
     failure_threshold: int = Field(
         3, ge=1, description="Consecutive failures that take a model out of rotation."

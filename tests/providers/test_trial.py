@@ -17,7 +17,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from geri.errors import ModelLoadError
+from geri.errors import ModelFileError, ModelLoadError
 from geri.providers import trial
 from geri.providers.gguf import read_gguf
 from tests.providers.test_gguf import _with_u32
@@ -83,3 +83,29 @@ def test_the_verdict_is_kept_until_the_file_changes(
     trial.verify(good, cache_dir=tmp_path)
     trial.verify(good, cache_dir=tmp_path)
     assert len(trials) == 2
+
+
+def test_a_checked_files_header_is_not_parsed_again_until_it_changes(
+    smollm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geri.providers import gguf
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(smollm_path.read_bytes())
+    parsed: list[Path] = []
+    real_read = gguf.read_gguf
+
+    def counted(path: Path) -> gguf.GGUFInfo:
+        parsed.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(gguf, "read_gguf", counted)
+    first = trial.check(model, cache_dir=tmp_path)
+    again = trial.check(model, cache_dir=tmp_path)
+    assert first == again == trial.Facts("llama", real_read(model).chat_template)
+    assert first.chat_template
+    assert len(parsed) == 1
+    model.write_bytes(smollm_path.read_bytes()[:-1024])  # truncated: a new version, refused
+    with pytest.raises(ModelFileError, match=r"shorter|truncated|incomplete"):
+        trial.check(model, cache_dir=tmp_path)
+    assert len(parsed) == 2
