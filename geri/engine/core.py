@@ -80,6 +80,8 @@ NO_CONSTRAINTS = Constraints()  # a request with constraints is routed, not sent
 EMPTY = Chunk()
 log = logging.getLogger("geri.engine")
 PRUNE_EVERY = timedelta(hours=1)
+REMEMBER_MODELS = 5.0  # seconds a resolved model is reused (see Engine._remembered)
+MAX_REMEMBERED = 256
 COUNT_SECONDS = 2.0  # counting an answer the provider did not count may take this long
 
 
@@ -135,6 +137,7 @@ class Engine(Steps, FrontDoor):
         self.metrics = Metrics()
         self._pruned_at = datetime.min.replace(tzinfo=UTC)
         self._providers: dict[str, Provider] = {}
+        self._models: dict[str | None, tuple[float, Settings, ModelInfo | None]] = {}
         self._counters: dict[str, TokenCounter] = {}
         self.caller = Caller(
             lambda: self.settings,
@@ -310,13 +313,39 @@ class Engine(Steps, FrontDoor):
     async def resolve(self, request: Request) -> ModelInfo:
         """The model named, else the default one (unless the request sets constraints, such
         as local or remote only), else the best by score ('auto')."""
-        if request.model not in (None, AUTO):
-            return await off_loop(self.registry.get, request.model)
-        if request.model is None and request.constraints == NO_CONSTRAINTS:
-            default = await off_loop(self.registry.default_id)
-            if default is not None:
-                return await off_loop(self.registry.get, default)
+        named = request.model not in (None, AUTO)
+        if named or (request.model is None and request.constraints == NO_CONSTRAINTS):
+            info = await self._remembered(request.model)  # a named model is found, or raises
+            if info is not None:
+                return info
         return self.balancer.choose(require(await self.router.route(request)))
+
+    async def _remembered(self, model_id: str | None) -> ModelInfo | None:
+        """`registry.get(model_id)` (None: the default model, or None without one), from
+        memory when asked in the last `REMEMBER_MODELS` seconds under the same settings: a
+        call is resolved by the daemon and again by the engine, and neither should cost a
+        thread hop and a store query. Models added or removed here forget at once; changes
+        made elsewhere (another daemon on a shared store) are seen within those seconds."""
+        now = self._clock()
+        kept = self._models.get(model_id)
+        if kept is not None and kept[1] is self.settings and now - kept[0] < REMEMBER_MODELS:
+            return kept[2]
+
+        def look_up() -> ModelInfo | None:
+            if model_id is not None:
+                return self.registry.get(model_id)
+            default = self.registry.default_id()
+            return self.registry.get(default) if default is not None else None
+
+        info = await off_loop(look_up)
+        if len(self._models) >= MAX_REMEMBERED:
+            self._models.clear()
+        self._models[model_id] = (now, self.settings, info)
+        return info
+
+    def forget_models(self) -> None:
+        """Resolve every model afresh (after the registry changed)."""
+        self._models.clear()
 
     def _open(
         self, request: Request, info: ModelInfo, notices: list[Notice], *, streamed: bool

@@ -39,6 +39,8 @@ class FrontDoor:
     cache: ResponseCache
     keys: KeyStore
 
+    def forget_models(self) -> None: ...
+
     async def list_models(self) -> list[ModelInfo]:
         """Every model geri knows: settings, registered, built-in cloud."""
         return await off_loop(self.registry.models)
@@ -55,10 +57,16 @@ class FrontDoor:
 
     async def add_model(self, path: Path, model_id: str | None = None) -> tuple[ModelInfo, bool]:
         """Check and register a GGUF file; whether it was new."""
-        return await off_loop(self.registry.add_local, path, model_id)
+        try:
+            return await off_loop(self.registry.add_local, path, model_id)
+        finally:
+            self.forget_models()
 
     async def remove_model(self, model_id: str) -> bool:
-        return await off_loop(self.registry.remove, model_id)
+        try:
+            return await off_loop(self.registry.remove, model_id)
+        finally:
+            self.forget_models()
 
     async def set_budget(self, scope: str, period: str, micros: int) -> BudgetLimit:
         return await off_loop(self.ledger.set_limit, scope, period, micros)

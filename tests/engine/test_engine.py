@@ -385,3 +385,34 @@ async def test_a_known_key_in_an_answer_or_prompt_reaches_neither_caller_nor_sto
         raw = (tmp_path / name).read_bytes() if (tmp_path / name).exists() else b""
         assert key.encode() not in raw
         assert key[:16].encode() not in raw
+
+
+async def test_a_model_is_resolved_from_memory_until_the_registry_or_settings_change(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str | None] = []
+    real_get = h.engine.registry.get
+
+    def counted(model_id: str | None = None) -> ModelInfo:
+        looked_up.append(model_id)
+        return real_get(model_id)
+
+    monkeypatch.setattr(h.engine.registry, "get", counted)
+    for _ in range(3):
+        h.enqueue("ok")
+        await h.engine.ask(Request("hi", model="fake"))
+    assert looked_up == ["fake"]
+    h.clock.advance(60)  # remembered for seconds only: another daemon may change the store
+    h.enqueue("ok")
+    await h.engine.ask(Request("hi", model="fake"))
+    assert looked_up == ["fake", "fake"]
+    h.engine.reload(h.settings.model_copy(update={"vision_models": ("fake",)}))
+    h.enqueue("ok")
+    await h.engine.ask(Request("hi", model="fake"))
+    assert len(looked_up) == 3
+    assert not await h.engine.remove_model("not-there")  # the registry changed here: forget
+    h.enqueue("ok")
+    await h.engine.ask(Request("hi", model="fake"))
+    assert len(looked_up) == 4
+    with pytest.raises(ModelNotFound):  # an unknown model is never remembered as anything
+        await h.engine.ask(Request("hi", model="not-there"))
