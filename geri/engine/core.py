@@ -73,6 +73,7 @@ from geri.types import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
     import httpx
 
 AUTO = "auto"
@@ -113,6 +114,8 @@ class Engine(Steps, FrontDoor):
         self._build_provider = providers or _build_provider
         self._http_factory = http
         self._http: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._clock = clock
         self._now = now
         self.balancer = LoadBalancer(
@@ -284,7 +287,7 @@ class Engine(Steps, FrontDoor):
         models = [m for m in await self.list_models() if m.provider == provider]
         info = models[0] if models else ModelInfo(provider, provider, "", location="cloud")
         client = self._build_provider(
-            info, ProviderContext.of(self.settings, info.provider, self.keys, self.http)
+            info, ProviderContext.of(self.settings, info.provider, self.keys, self.session)
         )
         await cast(KeyedProvider, client).verify_key(key)
 
@@ -297,17 +300,38 @@ class Engine(Steps, FrontDoor):
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         self.store.close()
 
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session every cloud provider shares, created on first use (in the event
+        loop that serves requests; made anew if that loop has changed)."""
+        session, loop = self._session, asyncio.get_running_loop()
+        if session is None or session.closed or self._session_loop is not loop:
+            from geri.providers.http import make_session
+
+            session = self._session = make_session(self.settings.network)
+            self._session_loop = loop
+        return session
+
     def http(self) -> httpx.AsyncClient:
-        """The HTTP client shared by every cloud provider, created on first use."""
+        """The httpx client of peer discovery and notification webhooks, created on first
+        use. (Providers use `session`: their hot path is cheaper on aiohttp.)"""
         if self._http is None:
             if self._http_factory is not None:
                 self._http = self._http_factory()
             else:
-                from geri.providers.http import make_client
+                import httpx
 
-                self._http = make_client(self.settings.network)
+                from geri._version import __version__
+
+                network = self.settings.network
+                self._http = httpx.AsyncClient(
+                    timeout=httpx.Timeout(network.read_timeout, connect=network.connect_timeout),
+                    headers={"user-agent": f"geri/{__version__}"},
+                )
         return self._http
 
     async def resolve(self, request: Request) -> ModelInfo:
@@ -388,7 +412,7 @@ class Engine(Steps, FrontDoor):
     def _provider(self, info: ModelInfo) -> Provider:
         provider = self._providers.get(info.id)
         if provider is None or provider.info() != info:
-            context = ProviderContext.of(self.settings, info.provider, self.keys, self.http)
+            context = ProviderContext.of(self.settings, info.provider, self.keys, self.session)
             provider = self._build_provider(info, context)
             self._providers[info.id] = provider
             self._counters[info.id] = TokenCounter(provider)

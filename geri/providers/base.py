@@ -18,7 +18,7 @@ from geri.settings import BitNet, Network, Peer, Performance, ProviderOptions, S
 from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Usage
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 MAX_USAGE = 10**9  # tokens: beyond any real call
 
@@ -100,13 +100,13 @@ class KeyedProvider(Provider, Protocol):
 class ProviderContext:
     """What the engine hands a provider when it builds one: the settings sections providers
     read (not the whole file), the key store, and `http`, which returns the engine's shared
-    client (created on first use, so local-only runs never import httpx).
+    HTTP session (created on first use, so local-only runs never import aiohttp).
 
     `options` is the provider's own entry under `providers` in the settings, if it has one.
     """
 
     keys: KeyStore
-    http: Callable[[], httpx.AsyncClient]
+    http: Callable[[], aiohttp.ClientSession]
     network: Network = field(default_factory=Network)
     performance: Performance = field(default_factory=Performance)
     bitnet: BitNet = field(default_factory=BitNet)
@@ -119,7 +119,7 @@ class ProviderContext:
         settings: Settings,
         provider: str,
         keys: KeyStore,
-        http: Callable[[], httpx.AsyncClient],
+        http: Callable[[], aiohttp.ClientSession],
     ) -> ProviderContext:
         """The context for a provider named `provider` under `settings`."""
         return cls(

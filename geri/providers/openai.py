@@ -18,12 +18,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from geri.errors import GeriError, MalformedReply
 from geri.prompt.tokens import chat_tokens
 from geri.providers.base import reported_usage
-from geri.providers.http import HttpProvider, error_for_status
+from geri.providers.http import TRANSPORT_ERRORS, HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {
@@ -194,7 +192,7 @@ class OpenAIProvider(HttpProvider):
             body = {k: v.format(text=text, model=self.info().source) for k, v in template.items()}
             try:
                 counted = await self._ask_count(root + path, body)
-            except (httpx.HTTPError, GeriError):
+            except (*TRANSPORT_ERRORS, GeriError):
                 return None  # unreachable or broken now: estimate this time, ask again later
             if counted is not None:
                 self._tokenizer = index
@@ -206,10 +204,10 @@ class OpenAIProvider(HttpProvider):
     async def _ask_count(self, url: str, body: dict[str, str]) -> int | None:
         """The count `url` gives for `body`; None if it does not count (an error status, a
         reply without a count)."""
-        async with self._context.http().stream(
-            "POST", url, json=body, headers=self.headers(self._key()), timeout=self._read_timeout
+        async with self._context.http().post(
+            url, json=body, headers=self.headers(self._key()), timeout=self._read_timeout
         ) as response:
-            if response.status_code >= 400:
+            if response.status >= 400:
                 return None
             reply = await self._body(response)
         try:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from geri.errors import ModelLoadError
@@ -22,7 +23,8 @@ from geri.keys import KeyStore
 from geri.providers.base import ProviderContext
 from geri.providers.bitnet import BitNetProvider
 from geri.providers.gguf import read_gguf
-from geri.settings import BitNet, Settings
+from geri.providers.http import make_session
+from geri.settings import BitNet, Network, Settings
 from geri.types import ChatRequest, Message, ModelInfo
 
 QUESTION = ChatRequest(
@@ -42,11 +44,26 @@ os.execv(sys.executable, [
 """
 
 
-def context(options: BitNet) -> ProviderContext:
-    import httpx
+SESSIONS: list[aiohttp.ClientSession] = []
 
-    client = httpx.AsyncClient()
-    return ProviderContext.of(Settings(bitnet=options), "bitnet", KeyStore({}, {}), lambda: client)
+
+@pytest.fixture(autouse=True)
+async def _close_sessions() -> AsyncIterator[None]:
+    yield
+    while SESSIONS:
+        await SESSIONS.pop().close()
+
+
+def context(options: BitNet) -> ProviderContext:
+    sessions: list[aiohttp.ClientSession] = []
+
+    def session() -> aiohttp.ClientSession:  # made on first use, in the test's event loop
+        if not sessions:
+            sessions.append(make_session(Network()))
+            SESSIONS.append(sessions[0])
+        return sessions[0]
+
+    return ProviderContext.of(Settings(bitnet=options), "bitnet", KeyStore({}, {}), session)
 
 
 @pytest.fixture(scope="module")
