@@ -45,6 +45,7 @@ from geri.engine.requests import (
     validate,
 )
 from geri.engine.steps import Steps
+from geri.engine.writer import GroupWriter
 from geri.errors import GeriError, InputError
 from geri.keys import KeyStore
 from geri.logs import TRACE_ID
@@ -84,6 +85,9 @@ PRUNE_EVERY = timedelta(hours=1)
 REMEMBER_MODELS = 5.0  # seconds a resolved model is reused (see Engine._remembered)
 MAX_REMEMBERED = 256
 COUNT_SECONDS = 2.0  # counting an answer the provider did not count may take this long
+# a finished call as the request log's writer takes it: its row, its reservation, and its
+# answer to cache under its cache key
+Finishing = tuple[RequestRecord, Hold | None, str | None, Cached | None]
 
 
 class Engine(Steps, FrontDoor):
@@ -141,6 +145,7 @@ class Engine(Steps, FrontDoor):
         self._pruned_at = datetime.min.replace(tzinfo=UTC)
         self._providers: dict[str, Provider] = {}
         self._models: dict[str | None, tuple[float, Settings, ModelInfo | None]] = {}
+        self._writer: GroupWriter[Finishing, list[str]] = GroupWriter(self._persist)
         self._counters: dict[str, TokenCounter] = {}
         self.caller = Caller(
             lambda: self.settings,
@@ -297,6 +302,7 @@ class Engine(Steps, FrontDoor):
         for provider in providers:
             await provider.aclose()
         await self.notifier.drain()
+        await asyncio.to_thread(self._writer.close)  # every finished call's row is written
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -432,9 +438,7 @@ class Engine(Steps, FrontDoor):
         if call.anomaly:
             self._usage_anomaly(call, record)
         # shielded: a cancelled caller must still settle its reservation and leave its record
-        alerts = await asyncio.shield(
-            asyncio.to_thread(self._persist, record, call.hold, call.key, answer)
-        )
+        alerts = await asyncio.shield(self._writer.submit((record, call.hold, call.key, answer)))
         call.hold = None
         self.metrics.observe(record)
         for alert in alerts:
@@ -482,34 +486,43 @@ class Engine(Steps, FrontDoor):
         if self.notifier.enabled:
             self.notifier.send(call.notices[-1])
 
-    def _persist(
-        self, record: RequestRecord, hold: Hold | None, key: str | None, answer: Cached | None
-    ) -> list[str]:
-        """The store's side of `_finish`, in one worker thread; returns budget alerts.
+    def _persist(self, finished: list[Finishing]) -> list[list[str]]:
+        """The store's side of `_finish` for every call that ended since the writer's last
+        run (`GroupWriter`, in its thread): each reservation settled, all the rows inserted in
+        one transaction, the answers cached. Returns each call's budget alerts.
 
         The request log keeps the texts only if `logging.request_text` says so, and at most
         `logging.retention` days of calls (pruned at most hourly per process).
         """
-        alerts = self.ledger.settle(hold, record.cost_micros) if hold is not None else []
+        alerts = [
+            self.ledger.settle(hold, record.cost_micros) if hold is not None else []
+            for record, hold, _, _ in finished
+        ]
         options = self.settings.logging
-        # a key an upstream echoed, or one pasted into a prompt, is not kept
-        if not options.request_text:
-            record = replace(record, prompt="[]", response="")
-        else:
-            record = replace(record, prompt=redact(record.prompt), response=redact(record.response))
-        record = replace(
-            record,
-            error=redact(record.error) if record.error else None,
-            end_user=redact(record.end_user) if record.end_user else None,
-        )
-        if answer is not None:
-            answer = replace(answer, text=redact(answer.text))
-        self.store.record_request(record)
+        records, answers = [], []
+        for record, _, key, answer in finished:
+            # a key an upstream echoed, or one pasted into a prompt, is not kept
+            if not options.request_text:
+                record = replace(record, prompt="[]", response="")
+            else:
+                record = replace(
+                    record, prompt=redact(record.prompt), response=redact(record.response)
+                )
+            records.append(
+                replace(
+                    record,
+                    error=redact(record.error) if record.error else None,
+                    end_user=redact(record.end_user) if record.end_user else None,
+                )
+            )
+            if key is not None and answer is not None:
+                answers.append((key, replace(answer, text=redact(answer.text))))
+        self.store.record_requests(records)
         now = self._now()
         if options.retention and now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
             self.store.prune_requests(now - timedelta(days=options.retention))
-        if key is not None and answer is not None:
+        for key, answer in answers:
             self.cache.put(key, answer)
         return alerts
 

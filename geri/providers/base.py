@@ -34,7 +34,7 @@ def reported_usage(
     of the wrong shape.
 
     >>> reported_usage(12, None)
-    Usage(input_tokens=12, output_tokens=0, anomaly=None, reasoning_tokens=0)
+    Usage(input_tokens=12, output_tokens=0, anomaly=None, reasoning_tokens=0, estimated=False)
     >>> reported_usage(-5, 1e30).anomaly
     'input tokens -5; output tokens 1e+30'
 

@@ -9,6 +9,7 @@ threads (`asyncio.to_thread`), so a slow disk never stalls the event loop.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Literal, Protocol
@@ -142,6 +143,10 @@ class RequestLog(Protocol):
     """Every call geri made, and what it did: the request log, health checks, metrics."""
 
     def record_request(self, record: RequestRecord) -> None: ...
+
+    def record_requests(self, records: Sequence[RequestRecord]) -> None:
+        """All of `records`, in one transaction."""
+        ...
 
     def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
         """The newest `limit` records, newest first."""

@@ -62,14 +62,25 @@ class SqlStore(ABC):
     def close(self) -> None: ...
 
     def record_request(self, record: RequestRecord) -> None:
-        row = {
-            **{k: getattr(record, k) for k in RequestRecord.__slots__},
-            "created_at": self.dialect.moment_in(record.created_at),
-        }
-        self._query(
-            f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-            tuple(row.values()),
-        )
+        self.record_requests([record])
+
+    def record_requests(self, records: Sequence[RequestRecord]) -> None:
+        names = RequestRecord.__slots__
+        sql = f"INSERT INTO requests ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        rows = [
+            tuple(
+                self.dialect.moment_in(record.created_at) if k == "created_at" else v
+                for k, v in ((k, getattr(record, k)) for k in names)
+            )
+            for record in records
+        ]
+
+        def insert(execute: Execute) -> None:
+            for row in rows:
+                execute(sql, row)
+
+        if rows:
+            self._tx(insert)
 
     def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
         names = RequestRecord.__slots__

@@ -17,6 +17,15 @@ from typing import Any
 def http_daemon(home: Path, settings: dict[str, Any], env: dict[str, str]) -> Iterator[str]:
     """Start `geri daemon` with `settings` (an HTTP port is added) in `home`; yield its
     `.../v1` base URL, and stop it after."""
+    with daemon_process(home, settings, env) as (base, _):
+        yield base
+
+
+@contextmanager
+def daemon_process(
+    home: Path, settings: dict[str, Any], env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`http_daemon`, also yielding the process (to signal or kill it)."""
     settings = {**settings, "daemon": {"port": 0, "http_port": 0, **settings.get("daemon", {})}}
     (home / "config").mkdir(parents=True, exist_ok=True)
     (home / "config" / "settings.json").write_text(json.dumps(settings))
@@ -32,9 +41,10 @@ def http_daemon(home: Path, settings: dict[str, Any], env: dict[str, str]) -> It
             assert proc.poll() is None, (home / "daemon.log").read_text()
             assert time.monotonic() < deadline, "the daemon did not start"
             time.sleep(0.1)
-        yield json.loads(state.read_text())["http"] + "/v1"
+        yield json.loads(state.read_text())["http"] + "/v1", proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(60)
         log.close()
 

@@ -75,8 +75,8 @@ async def test_concurrent_requests_each_get_their_own_answer(
         said = answer.text.lower()
         assert word in said, (word, answer.text)
         assert not [w for w in WORDS if w != word and w in said], (word, answer.text)
-        assert answer.finish_reason == "stop"
-        assert 0 < answer.usage.output_tokens < 24
+        assert answer.finish_reason in ("stop", "length")
+        assert 0 < answer.usage.output_tokens <= 24
     assert len({a.usage.input_tokens for a in answers}) <= 2  # same template, similar prompts
 
 

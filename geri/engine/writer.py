@@ -1,0 +1,108 @@
+"""The request log's writer: calls that end together are written in one transaction.
+
+Every call leaves a row in the request log and settles its budget reservation. Done one call at
+a time, each costs a hand-off to a worker thread and a transaction of its own; under many
+concurrent calls those dominate what geri adds to a cloud call. So one writer thread takes
+whatever has finished since its last write, settles each reservation, and inserts all their rows
+in a single transaction (group commit).
+
+A call's answer is returned only after its row is committed, so nothing is lost when the process
+is killed, even with SIGKILL: a caller that has its answer has its row. On shutdown, `close`
+writes what is queued before it returns. A batch that fails is written again one call at a
+time, so one bad row does not take the others with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+log = logging.getLogger("geri.engine")
+MAX_BATCH = 256
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class _Item(Generic[T, R]):
+    work: T
+    done: Future[R] = field(default_factory=Future)
+
+
+class GroupWriter(Generic[T, R]):
+    """Runs `write(items)` in its own thread over everything submitted since the last run; each
+    submitter waits for the run that holds its item and gets that item's result."""
+
+    def __init__(self, write: Callable[[list[T]], list[R]], name: str = "geri-writer") -> None:
+        self._write = write
+        self._queue: queue.SimpleQueue[_Item[T, R] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+        self.batches = 0  # runs of `write`, for tests and metrics
+
+    async def submit(self, work: T) -> R:
+        """Queue `work` and wait until it is written; its result, or its error raised here."""
+        item: _Item[T, R] = _Item(work)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the request log's writer is closed")
+            self._queue.put(item)
+        return await asyncio.wrap_future(item.done)
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._run(batch)
+            if stop:
+                return
+
+    def _run(self, batch: list[_Item[T, R]]) -> None:
+        self.batches += 1
+        try:
+            results = self._write([item.work for item in batch])
+        except Exception:
+            if len(batch) == 1:
+                log.exception("the request log could not be written")
+                batch[0].done.set_exception(_error())
+                return
+            for item in batch:  # one at a time: a bad row fails alone
+                self._run([item])
+            return
+        for item, result in zip(batch, results, strict=True):
+            item.done.set_result(result)
+
+
+def _error() -> BaseException:
+    import sys
+
+    return sys.exc_info()[1] or RuntimeError("the request log could not be written")
