@@ -24,11 +24,17 @@ def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
     from geri.engine import open_engine
     from geri.logs import configure
     from geri.paths import Paths
+    from geri.settings import load_settings
 
     paths = Paths.from_env()
+    settings = load_settings(paths.settings_file)
+    # a command serves its own requests one at a time: a batching context (parallel > 1)
+    # would only add its allocation to the start-up
+    performance = settings.performance.model_copy(update={"parallel": 1})
+    settings = settings.model_copy(update={"performance": performance})
 
     async def run() -> T:
-        async with open_engine(paths) as engine:
+        async with open_engine(paths, settings) as engine:
             configure(
                 engine.settings.logging, paths.log_dir, secrets=engine.keys.known, echo_calls=False
             )
