@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from geri.cli import render
-from geri.cli.answer import Documents, answer_here_or_in_daemon, exit_for
 from geri.cli.common import piped_bytes, piped_text
 from geri.cli.constraints import AnswerOptions, ConstraintOptions, constraints_from
 from geri.errors import InputError
@@ -121,6 +120,8 @@ def ask(
         use_cache=not no_cache,
         json_schema=_schema(schema, json_object),
     )
+    from geri.cli.answer import Documents, answer_here_or_in_daemon, exit_for
+
     where = Documents(rag, rag_data, rag_format) if rag is not None else None
     result = answer_here_or_in_daemon(
         request, where, streaming=not no_stream, quiet=json_output, in_process=no_daemon

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import sys
@@ -39,6 +38,8 @@ def with_engine(work: Callable[[Engine], Awaitable[T]]) -> T:
                 engine.settings.logging, paths.log_dir, secrets=engine.keys.known, echo_calls=False
             )
             return await work(engine)
+
+    import asyncio
 
     return asyncio.run(run())
 

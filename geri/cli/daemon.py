@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -85,6 +84,8 @@ def daemon(
         server = DaemonServer(paths, settings, own_logging=True)
         await server.run()  # it logs where it listens
 
+    import asyncio
+
     asyncio.run(run())
 
 
@@ -121,6 +122,8 @@ def status(
     async def ask() -> tuple[str, int]:
         async with DaemonClient(found) as client:
             return await client.health(), len(await client.list_models())
+
+    import asyncio
 
     health, models = asyncio.run(ask())
     http = http_address(Paths.from_env())

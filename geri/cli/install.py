@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -56,6 +55,8 @@ def install(
 
       geri install ~/Downloads/mistral-7b-instruct.Q4_K_M.gguf --id mistral
     """
+    import asyncio
+
     from geri import install as service
     from geri.paths import Paths
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from geri.cli import render
-from geri.cli.answer import answer, exit_for
 from geri.cli.common import piped, with_engine
 from geri.cli.constraints import AnswerOptions
 
@@ -85,6 +84,7 @@ def vision(
     stdin = piped() if source == "-" else None
 
     async def work(engine: Engine) -> None:
+        from geri.cli.answer import answer, exit_for
         from geri.vision.processor import VisionProcessor
 
         processor = VisionProcessor(engine)
