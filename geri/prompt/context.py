@@ -47,6 +47,8 @@ def rank(documents: Sequence[Document]) -> tuple[list[Document], list[DocumentUs
         documents, key=lambda d: (d.score is None, -(d.score or 0.0))
     )  # stable: ties and unscored keep the input order
     kept: list[Document] = []
+    if len(ordered) < 2:  # nothing to repeat: spare the hashing set-up (every plain request)
+        return ordered, []
     near = NearDuplicates()
     exact: dict[str, str] = {}
     dropped: list[DocumentUse] = []
