@@ -446,3 +446,28 @@ async def test_an_empty_stream_from_a_compatible_server_is_a_context_error(
     sent = [s for s in server.requests if s.path.endswith("/chat/completions")]
     assert len(sent) == 1  # not retried
     await rig.engine.aclose()
+
+
+async def test_the_session_honours_a_proxy_from_the_environment_only_when_one_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from geri.providers.http import make_session
+
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    plain = make_session(Network())
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    proxied = make_session(Network())
+    try:
+        assert not plain.trust_env
+        assert proxied.trust_env
+    finally:
+        await plain.close()
+        await proxied.close()
