@@ -27,6 +27,16 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ),
         ("bench_cache.py", ["--hits", "5", "--misses", "1", "--cli-runs", "1"], "hit p50"),
         ("bench_rag.py", ["--documents", "40", "--bytes", "200000", "--rounds", "1"], "same as"),
+        (
+            "bench_http_client.py",
+            ["--rounds", "1", "--calls", "20", "--concurrency", "4"],
+            "CPU ms per call",
+        ),
+        (  # without llama-server, which CI does not build: geri against llama_cpp.server
+            "bench_batch.py",
+            ["--rounds", "1", "--max-tokens", "4", "--streams", "1,2"],
+            "geri / llama_cpp.server",
+        ),
     ],
 )
 def test_the_benchmark_runs(script: str, args: list[str], reports: str, smollm_path: Path) -> None:
