@@ -18,7 +18,7 @@ from geri.paths import Paths
 from geri.settings import Settings
 from geri.store import open_store
 from geri.wire._pb.geri.v1 import vision_pb2 as pb
-from geri.wire._pb.geri.v1 import vision_pb2_grpc
+from geri.wire._pb.geri.v1 import vision_pb2_grpc, wolf_pb2
 from tests.mockserver import MockServer, Reply
 from tests.vision.media import BLUE, GREEN, RED, image_bytes, make_video
 
@@ -133,3 +133,42 @@ async def test_analyze_video_stream_answers_each_new_scene_as_it_comes(
     calls = chat_calls(cloud)
     assert len(calls) == 2  # the repeated frame was not sent
     assert calls[0].json["messages"][-1]["content"][0]["text"].startswith("What now?")
+
+
+async def test_analyze_image_with_a_local_vision_model(
+    paths: Paths, smollm_path: Path, tmp_path: Path
+) -> None:
+    """The real SmolLM2 model with a tiny random projector (tests/tinyclip.py): the daemon
+    encodes the image with llama.cpp's multimodal path and the model answers."""
+    from tests.tinyclip import write_projector
+
+    projector = write_projector(tmp_path / "mmproj.gguf")
+    settings = Settings.model_validate(
+        {
+            "models": [
+                {"kind": "local", "id": "vlm", "path": str(smollm_path), "mmproj": str(projector)}
+            ],
+            "daemon": {"port": 0, "preload": False},
+        }
+    )
+    server = DaemonServer(paths, settings, Engine(settings, open_store(paths.database)))
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(server.run(on_ready=lambda up: ready.set_result(up.address)))
+    try:
+        async with grpc.aio.insecure_channel(await asyncio.wait_for(ready, 20)) as channel:
+            stub = vision_pb2_grpc.VisionServiceStub(channel)
+            reply = await stub.AnalyzeImage(
+                pb.ImageAnalysisRequest(
+                    image=image_bytes("PNG"),
+                    question="What is in this image?",
+                    model="vlm",
+                    parameters=wolf_pb2.Parameters(max_tokens=8, temperature=0.0),
+                )
+            )
+    finally:
+        server.stopping.set()
+        await task
+    assert reply.text.strip()
+    assert reply.details.model_used == "vlm"
+    assert 0 < reply.details.tokens_out <= 8
+    assert reply.details.tokens_in > 4  # the prompt's text and the image's 4 patch tokens
