@@ -65,30 +65,33 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the mock server did not start")
 
 
+PAYLOAD = {"model": "bench", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 32}
+
+
+def first_text(line: str) -> bool:
+    """Whether an SSE line carries the answer's first text."""
+    if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+        return False
+    choices = json.loads(line[5:])["choices"]
+    return bool(choices and choices[0]["delta"].get("content"))
+
+
 def raw_timers(base: str) -> tuple[Timer, Timer, httpx.AsyncClient]:
     client = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10))
-    payload = {
-        "model": "bench",
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 32,
-    }
 
     async def plain() -> float:
         start = time.perf_counter()
-        response = await client.post(f"{base}/chat/completions", json=payload)
+        response = await client.post(f"{base}/chat/completions", json=PAYLOAD)
         assert response.json()["choices"][0]["message"]["content"]
         return time.perf_counter() - start
 
     async def first_chunk() -> float:
-        start = time.perf_counter()
-        elapsed = None
-        body = {**payload, "stream": True}
+        start, elapsed = time.perf_counter(), None
+        body = {**PAYLOAD, "stream": True}
         async with client.stream("POST", f"{base}/chat/completions", json=body) as response:
             async for line in response.aiter_lines():
-                if elapsed is None and line.startswith("data:") and line[5:].strip() != "[DONE]":
-                    choices = json.loads(line[5:])["choices"]
-                    if choices and choices[0]["delta"].get("content"):
-                        elapsed = time.perf_counter() - start
+                if elapsed is None and first_text(line):
+                    elapsed = time.perf_counter() - start
         assert elapsed is not None
         return elapsed
 
@@ -97,29 +100,20 @@ def raw_timers(base: str) -> tuple[Timer, Timer, httpx.AsyncClient]:
 
 def aiohttp_timers(base: str) -> tuple[Timer, Timer, aiohttp.ClientSession]:
     session = aiohttp.ClientSession()
-    payload = {
-        "model": "bench",
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 32,
-    }
 
     async def plain() -> float:
         start = time.perf_counter()
-        async with session.post(f"{base}/chat/completions", json=payload) as response:
+        async with session.post(f"{base}/chat/completions", json=PAYLOAD) as response:
             assert json.loads(await response.read())["choices"][0]["message"]["content"]
         return time.perf_counter() - start
 
     async def first_chunk() -> float:
-        start = time.perf_counter()
-        elapsed = None
-        body = {**payload, "stream": True}
+        start, elapsed = time.perf_counter(), None
+        body = {**PAYLOAD, "stream": True}
         async with session.post(f"{base}/chat/completions", json=body) as response:
             async for line in response.content:
-                text = line.decode()
-                if elapsed is None and text.startswith("data:") and text[5:].strip() != "[DONE]":
-                    choices = json.loads(text[5:])["choices"]
-                    if choices and choices[0]["delta"].get("content"):
-                        elapsed = time.perf_counter() - start
+                if elapsed is None and first_text(line.decode()):
+                    elapsed = time.perf_counter() - start
         assert elapsed is not None
         return elapsed
 
