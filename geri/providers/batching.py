@@ -161,12 +161,11 @@ class Batcher:
 
     def _admit(self) -> None:
         """Move waiting sequences into free slots while their cells fit (in arrival order)."""
+        for gone in [s for s in self._waiting if s.cancel.is_set()]:  # wherever they wait
+            self._waiting.remove(gone)
+            self._end(gone, "cancelled")
         while self._waiting:
             sequence = self._waiting[0]
-            if sequence.cancel.is_set():
-                self._waiting.popleft()
-                self._end(sequence, "cancelled")
-                continue
             free = [s for s in range(self.slots) if s not in self._running]
             if not free:
                 return

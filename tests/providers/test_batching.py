@@ -10,7 +10,7 @@ each answer is its own prompt's, complete, and counted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -154,3 +154,34 @@ async def test_requests_wait_for_cells_rather_than_fail(smollm_path: Path) -> No
     finally:
         await small.aclose()
     assert [a.usage.output_tokens for a in answers] == [200] * 4
+
+
+async def eventually(check: Callable[[], object], seconds: float = 60) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("it did not happen in time")
+
+
+async def test_a_request_cancelled_while_it_waits_for_cells_leaves_the_queue(
+    smollm_path: Path,
+) -> None:
+    """Behind a waiting request that does not fit yet, a cancelled one leaves at once rather
+    than when the one ahead of it is admitted."""
+    small = provider(smollm_path, parallel=4, window=512)
+    try:
+        first = asyncio.ensure_future(small.generate(story("lighthouse", 400)))
+        await eventually(lambda: small._loaded and small._loaded.batcher._running)  # type: ignore[union-attr]
+        assert small._loaded is not None
+        batcher = small._loaded.batcher
+        assert batcher is not None
+        ahead = asyncio.ensure_future(small.generate(story("volcano", 400)))  # does not fit
+        behind = asyncio.ensure_future(small.generate(story("glacier", 400)))
+        await eventually(lambda: len(batcher._waiting) == 2)
+        behind.cancel()
+        await eventually(lambda: len(batcher._waiting) == 1)
+        assert not first.done()  # it left while the first was still answering
+        assert [(await first).usage.output_tokens, (await ahead).usage.output_tokens] == [400] * 2
+    finally:
+        await small.aclose()
