@@ -9,7 +9,8 @@ A server other than OpenAI's often runs a tokenizer geri does not have, and geri
 one it does not know errs high. So where the server offers its own count, geri uses it: the first
 count tries llama.cpp's `POST /tokenize {"content"}`, vLLM's `POST /tokenize {"model", "prompt"}`
 and llama-cpp-python's `POST /extras/tokenize/count {"input"}` (paths from the server's root,
-`base_url` without `/v1`), and remembers which one answered, or that none did.
+`base_url` without `/v1`), and remembers which one answered, or that none did. A server that
+takes more than `COUNT_TIMEOUT` seconds to count, or fails, is not asked again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from geri.errors import GeriError, MalformedReply
 from geri.prompt.tokens import chat_tokens
 from geri.providers.base import reported_usage
-from geri.providers.http import TRANSPORT_ERRORS, HttpProvider, error_for_status
+from geri.providers.http import TRANSPORT_ERRORS, HttpProvider, error_for_status, timeouts
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
 
 FINISH: dict[str, FinishReason] = {
@@ -134,6 +135,7 @@ TOKENIZERS: tuple[tuple[str, dict[str, str]], ...] = (
 # tokens a chat template adds per message beyond its text (ChatML and Llama 3 add 5; high on
 # purpose), and once for the assistant's turn
 TEMPLATE_TOKENS_PER_MESSAGE, TEMPLATE_TOKENS_PER_CHAT = 8, 8
+COUNT_TIMEOUT = 5.0  # seconds a server may take to count: a prompt is not held up longer
 UNKNOWN, NONE = -2, -1  # which TOKENIZERS entry answers: not yet tried, or none of them
 
 
@@ -193,7 +195,8 @@ class OpenAIProvider(HttpProvider):
             try:
                 counted = await self._ask_count(root + path, body)
             except (*TRANSPORT_ERRORS, GeriError):
-                return None  # unreachable or broken now: estimate this time, ask again later
+                self._tokenizer = NONE  # slow, broken or gone: never hold a prompt up again
+                return None
             if counted is not None:
                 self._tokenizer = index
                 return counted
@@ -204,8 +207,9 @@ class OpenAIProvider(HttpProvider):
     async def _ask_count(self, url: str, body: dict[str, str]) -> int | None:
         """The count `url` gives for `body`; None if it does not count (an error status, a
         reply without a count)."""
+        limit = timeouts(min(COUNT_TIMEOUT, self._read_seconds), self._connect_seconds)
         async with self._context.http().post(
-            url, json=body, headers=self.headers(self._key()), timeout=self._read_timeout
+            url, json=body, headers=self.headers(self._key()), timeout=limit
         ) as response:
             if response.status >= 400:
                 return None

@@ -161,3 +161,21 @@ async def test_the_servers_count_lets_no_prompt_past_the_window(
         assert isinstance(refused, QuestionTooLong), refused
         assert "1016 tokens" in str(refused)  # 1,000 characters + the template's allowance
         assert not sent
+
+
+async def test_a_server_that_hangs_on_counting_is_asked_once(tmp_path: Path) -> None:
+    """A tokenize endpoint that does not answer holds one prompt up for `COUNT_TIMEOUT`
+    seconds at most; then geri estimates and never asks that server again."""
+
+    def reply(seen: Seen) -> Reply:
+        if seen.path == "/v1/chat/completions":
+            return Reply(events=STREAM)
+        return Reply(json={"tokens": [1, 2, 3]}, delay=30)  # far past the count's timeout
+
+    with MockServer() as server:
+        server.default = reply
+        async with engine(server, tmp_path) as geri:
+            first = await streamed(geri, Request("Capital of France?", model="lan"))
+            second = await streamed(geri, Request("Capital of Spain?", model="lan"))
+        assert first.text == second.text == ANSWER
+        assert len(tokenize_calls(server)) == 1
