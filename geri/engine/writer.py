@@ -90,19 +90,13 @@ class GroupWriter(Generic[T, R]):
         self.batches += 1
         try:
             results = self._write([item.work for item in batch])
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
                 log.exception("the request log could not be written")
-                batch[0].done.set_exception(_error())
+                batch[0].done.set_exception(exc)
                 return
             for item in batch:  # one at a time: a bad row fails alone
                 self._run([item])
             return
         for item, result in zip(batch, results, strict=True):
             item.done.set_result(result)
-
-
-def _error() -> BaseException:
-    import sys
-
-    return sys.exc_info()[1] or RuntimeError("the request log could not be written")

@@ -60,7 +60,6 @@ class Sequence_:
     pending: str = ""  # text held back: it may begin a stop string
     sampler: Any = None
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
-    reused: int = 0  # prompt tokens found in the slot's cache
 
     def reserve(self) -> int:
         """Cells this sequence may still claim: its unread prompt and its remaining budget."""
@@ -175,7 +174,7 @@ class Batcher:
                 return
             self._waiting.popleft()
             self._forget(slot, keep)
-            sequence.slot, sequence.reused = slot, keep
+            sequence.slot = slot
             self.tokens_reused += keep
             sequence.unread = sequence.prompt[keep:]
             try:
