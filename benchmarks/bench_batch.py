@@ -259,7 +259,7 @@ async def run(
         for stream in sides.values():  # warm up: load, first allocations
             await concurrently(stream, -1, max(counts), 8)
         single = in_process_stream(engine)
-        await concurrently(single, -1, 1, 8)
+        await concurrently(single, -1, max(counts), 8)
 
         print(
             f"{args.rounds} rounds, {args.max_tokens} tokens per stream, {args.threads} threads, "
@@ -269,9 +269,8 @@ async def run(
         for n in counts:
             runs: dict[str, list[Run]] = {name: [] for name in [*names, "in-process"]}
             for r in range(args.rounds):
-                order = names[r % len(names) :] + names[: r % len(names)]
-                if n == 1:
-                    order.append("in-process")
+                everyone = [*names, "in-process"]
+                order = everyone[r % len(everyone) :] + everyone[: r % len(everyone)]
                 for name in order:
                     stream = single if name == "in-process" else sides[name]
                     runs[name].append(await concurrently(stream, r, n, args.max_tokens))

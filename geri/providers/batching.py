@@ -78,6 +78,7 @@ class Batcher:
         threads: int,
         batch_size: int,
         is_end: Callable[[int], bool],
+        flash_attention: str = "auto",
     ) -> None:
         import llama_cpp
 
@@ -93,6 +94,14 @@ class Batcher:
         params.n_seq_max = slots
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = True  # one pool of cells: any sequence may use the whole window
+        # as llama-server: llama.cpp's flash attention wherever the backend has it. Beyond its own
+        # speed, it skips the masked-out cells of the other sequences in the shared pool, which
+        # the plain kernel multiplies through (measured: 0.86 -> 0.95 of llama-server at 8)
+        params.flash_attn_type = {
+            "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+            "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        }[flash_attention]
         params.no_perf = True
         ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
         if ctx is None:

@@ -249,6 +249,10 @@ class LlamaCppProvider:
         threads = self._performance.threads or default_threads()
         handler = self._vision_handler()
         batched = self._performance.parallel > 1 and handler is None
+        # llama-cpp-python offers flash attention only on or off, not llama.cpp's "auto"; on a
+        # CPU auto means on (every CPU backend has the kernel), so that is what it gets there.
+        # With GPU layers it stays off unless asked for; the batcher's own context asks auto.
+        attention = self._performance.flash_attention
         try:
             llm = llama_cpp.Llama(
                 chat_handler=handler,
@@ -261,6 +265,8 @@ class LlamaCppProvider:
                 n_threads_batch=threads,
                 n_batch=self._performance.batch_size,
                 n_gpu_layers=self._performance.gpu_layers,
+                flash_attn=attention == "on"
+                or (attention == "auto" and self._performance.gpu_layers == 0),
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
@@ -320,6 +326,7 @@ class LlamaCppProvider:
                     threads=threads,
                     batch_size=self._performance.batch_size,
                     is_end=is_end,
+                    flash_attention=attention,
                 )
             except BaseException:
                 llm.close()

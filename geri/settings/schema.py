@@ -234,6 +234,12 @@ class Performance(_Section):
         "share its context window's cells. 1: one at a time.",
     )
     gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (-1: all).")
+    flash_attention: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="llama.cpp's flash attention kernel. auto: on wherever the model's layers run "
+        "on a backend that has it (every CPU), as llama-server decides; on a CPU it decodes "
+        "about a quarter faster.",
+    )
     keep_loaded: bool = Field(True, description="Keep local models in memory between requests.")
 
 
