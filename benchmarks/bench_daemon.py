@@ -10,7 +10,7 @@ Part 2, time to first token of `geri ask` on the local test model, measured from
 to the first byte of the answer: with a warm daemon, and cold in-process (--no-daemon).
 Target: under 500 ms with the daemon.
 
-    python benchmarks/bench_daemon.py --requests 2000 --concurrency 32
+    python benchmarks/bench_daemon.py --requests 2000 --concurrency 32 --rounds 3
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds of part 1")
     parser.add_argument("--asks", type=int, default=5, help="geri ask runs per side (part 2)")
     args = parser.parse_args()
 
@@ -139,21 +140,37 @@ async def main() -> None:
                 }
                 for side in sides.values():  # warm up every path
                     await load(side, 100, 8)
-                results = {
-                    name: await load(side, args.requests, args.concurrency)
-                    for name, side in sides.items()
-                }
-            print(f"{args.requests} requests, {args.concurrency} at a time")
-            for name, r in results.items():
-                print(
-                    f"  {name:>8}: {r['rps']:8.0f} req/s   "
-                    f"p50 {r['p50']:7.2f} ms   p99 {r['p99']:7.2f} ms"
-                )
-            added = {k: results["daemon"][k] - results["upstream"][k] for k in ("p50", "p99")}
+                rounds: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+                names = list(sides)
+                for r in range(args.rounds):  # paired rounds, the order rotating
+                    for name in names[r % len(names) :] + names[: r % len(names)]:
+                        rounds[name].append(
+                            await load(sides[name], args.requests, args.concurrency)
+                        )
             print(
-                f"  the daemon adds p50 {added['p50']:.2f} ms, p99 {added['p99']:.2f} ms "
-                "over the upstream call"
+                f"{args.requests} requests, {args.concurrency} at a time, {args.rounds} rounds; "
+                "median (lowest..highest)"
             )
+            for name, runs in rounds.items():
+                rps = [run["rps"] for run in runs]
+                p50 = statistics.median(run["p50"] for run in runs)
+                p99 = statistics.median(run["p99"] for run in runs)
+                print(
+                    f"  {name:>8}: {statistics.median(rps):6.0f} ({min(rps):.0f}..{max(rps):.0f}) "
+                    f"req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+                )
+            ratios = [
+                d["rps"] / e["rps"] for d, e in zip(rounds["daemon"], rounds["echo"], strict=True)
+            ]
+            print(
+                f"  daemon / echo: {statistics.median(ratios):.3f} "
+                f"({min(ratios):.3f}..{max(ratios):.3f})   (target >= 0.25)"
+            )
+            added = statistics.median(
+                d["p50"] - u["p50"]
+                for d, u in zip(rounds["daemon"], rounds["upstream"], strict=True)
+            )
+            print(f"  the daemon adds p50 {added:.2f} ms over the upstream call")
 
             ask = [
                 sys.executable,
@@ -167,6 +184,8 @@ async def main() -> None:
                 "0",
                 "--no-cache",
             ]
+            if not args.asks:
+                return
             warm = [first_byte_ms(ask, env) for _ in range(args.asks)]
             cold = [first_byte_ms([*ask, "--no-daemon"], env) for _ in range(args.asks)]
             print("\ngeri ask, process start to the first byte of the answer (median)")

@@ -36,6 +36,7 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "asctime",
     "trace_id",
     "_redacted",
+    "_formatted",
 }
 
 
@@ -93,10 +94,25 @@ class LevelFilter(logging.Filter):
         return bool(record.levelno >= self.default)
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, trace id and extra fields."""
+class _Once(logging.Formatter):
+    """Formats a record once for every handler that shares this formatter (the console and the
+    file; the file's rollover check formats it yet again to measure it)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        done: dict[int, str] = record.__dict__.setdefault("_formatted", {})
+        text = done.get(id(self))
+        if text is None:
+            text = done[id(self)] = self.render(record)
+        return text
+
+    def render(self, record: logging.LogRecord) -> str:
+        return super().format(record)
+
+
+class JsonFormatter(_Once):
+    """One JSON object per record: time, level, logger, message, trace id and extra fields."""
+
+    def render(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -131,9 +147,7 @@ def configure(
         root.removeHandler(handler)
         handler.close()
     root.propagate = False
-    formatter: logging.Formatter = (
-        JsonFormatter() if settings.format == "json" else logging.Formatter(HUMAN)
-    )
+    formatter: logging.Formatter = JsonFormatter() if settings.format == "json" else _Once(HUMAN)
     filters = (TraceFilter(), RedactFilter(secrets, settings.redact))
     console = logging.StreamHandler()
     console.addFilter(LevelFilter(console_level or settings.console_level, settings.levels))

@@ -23,8 +23,12 @@ from tests.providers.test_llamacpp import context
 WORDS = ["banana", "cherry", "mango", "apple", "grape", "lemon", "peach", "plum"]
 
 
-def provider(path: Path, parallel: int, window: int = 2048) -> LlamaCppProvider:
-    settings = Settings.model_validate({"performance": {"parallel": parallel, "threads": 2}})
+def provider(
+    path: Path, parallel: int, window: int = 2048, attention: str = "auto"
+) -> LlamaCppProvider:
+    settings = Settings.model_validate(
+        {"performance": {"parallel": parallel, "threads": 2, "flash_attention": attention}}
+    )
     info = ModelInfo("smol", "llamacpp", str(path), context_window=window, location="local")
     return LlamaCppProvider(info, context(settings))
 
@@ -52,9 +56,14 @@ async def batched(smollm_path: Path) -> AsyncIterator[LlamaCppProvider]:
     await p.aclose()
 
 
-async def test_a_lone_sequence_decodes_exactly_as_unbatched(smollm_path: Path) -> None:
-    single = provider(smollm_path, parallel=1)
-    batched = provider(smollm_path, parallel=4)
+@pytest.mark.parametrize("attention", ["auto", "off"])
+async def test_a_lone_sequence_decodes_exactly_as_unbatched(
+    smollm_path: Path, attention: str
+) -> None:
+    """With flash attention (auto is on, on a CPU) and without it, a greedy answer from the
+    batcher is the unbatched path's, token for token."""
+    single = provider(smollm_path, parallel=1, attention=attention)
+    batched = provider(smollm_path, parallel=4, attention=attention)
     try:
         for word in WORDS[:3]:
             alone = await single.generate(story(word, 32))
