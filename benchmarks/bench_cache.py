@@ -1,25 +1,21 @@
-"""Response-cache hits: how fast geri answers a repeated request, in-process and from the CLI.
+"""Response-cache hits: how fast geri answers a repeated request in-process.
 
-In-process, side by side in one run: a cache hit through the engine (`Engine.ask`, which also
-resolves the model, builds the key and logs the request), the store lookup alone (the floor),
-and the same request answered by the local model with the cache off (what a hit saves). From
-the command line: `geri ask` answered from the cache against `geri --version` (the cost of
-starting Python and geri at all).
+Side by side in one run: a cache hit through the engine (`Engine.ask`, which also resolves the
+model, builds the key and logs the request), the store lookup alone (the floor), and the same
+request answered by the local model with the cache off (what a hit saves). A hit from the
+command line, process start included, is measured by bench_cli.py.
 
 Target: a hit in-process at most 1 ms at the median.
 
     python benchmarks/bench_cache.py                 # the SmolLM2 test model
-    python benchmarks/bench_cache.py --hits 2000 --cli-runs 20
+    python benchmarks/bench_cache.py --hits 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -75,41 +71,14 @@ def _chat(request: Request) -> ChatRequest:
     return chat_request(request, build_messages(request))
 
 
-def from_cli(model: Path, runs: int) -> dict[str, list[float]]:
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "GERI_HOME": home}
-
-        def geri(*args: str) -> float:
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "geri", *args],
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stdin=subprocess.DEVNULL,
-            )
-            return time.perf_counter() - start
-
-        geri("models", "add", str(model), "--id", "smol")
-        ask = ("ask", QUESTION, "-t", "0", "--max-tokens", "24", "--no-daemon")
-        geri(*ask)  # fills the cache
-        times: dict[str, list[float]] = {"cli hit": [], "cli start": []}
-        for _ in range(runs):
-            times["cli hit"].append(geri(*ask))
-            times["cli start"].append(geri("--version"))
-    return times
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--hits", type=int, default=1000)
     parser.add_argument("--misses", type=int, default=5)
-    parser.add_argument("--cli-runs", type=int, default=10)
     args = parser.parse_args()
     model = args.model or default_model()
     times = asyncio.run(in_process(model, args.hits, args.misses))
-    times.update(from_cli(model, args.cli_runs))
     print(f"{'':<10}{'p50 ms':>10}{'p99 ms':>10}{'runs':>7}")
     for name, samples in times.items():
         p50, p99 = quantiles(samples)
@@ -120,8 +89,6 @@ def main() -> None:
         f"{statistics.median(times['model']) / hit:.0f}x faster than asking the model; "
         f"{hit / statistics.median(times['lookup']):.1f}x the bare store lookup"
     )
-    cli = statistics.median(times["cli hit"]) - statistics.median(times["cli start"])
-    print(f"cli hit: {cli * 1000:.0f} ms over starting geri at all")
 
 
 if __name__ == "__main__":

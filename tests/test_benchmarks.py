@@ -22,10 +22,11 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ("bench_gateway.py", ["--rounds", "3", "--warmup", "1"], "geri adds"),
         (
             "bench_daemon.py",
-            ["--requests", "20", "--concurrency", "4", "--asks", "1"],
+            ["--requests", "20", "--concurrency", "4", "--rounds", "1", "--asks", "1"],
             "warm daemon",
         ),
-        ("bench_cache.py", ["--hits", "5", "--misses", "1", "--cli-runs", "1"], "hit p50"),
+        ("bench_cache.py", ["--hits", "5", "--misses", "1"], "hit p50"),
+        ("bench_cli.py", ["--rounds", "1", "--max-tokens", "4", "--llm", ""], "cache hit"),
         ("bench_rag.py", ["--documents", "40", "--bytes", "200000", "--rounds", "1"], "same as"),
         (
             "bench_http_client.py",
