@@ -58,9 +58,8 @@ for chunk in llm.create_chat_completion(
 def timed(command: list[str], env: dict[str, str]) -> float:
     """Seconds from starting `command` to its exit (it must succeed)."""
     start = time.perf_counter()
-    subprocess.run(
-        command, env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-    )
+    quiet = subprocess.DEVNULL
+    subprocess.run(command, env=env, check=True, stdin=quiet, stdout=quiet, stderr=quiet)
     return time.perf_counter() - start
 
 
