@@ -7,7 +7,7 @@ it measures aggregate tokens/s and time to first token (p50, p99) on:
   * llama-server: llama.cpp's own server (`--llama-server PATH`), `--parallel` = the largest N,
     the same threads and the same context per sequence;
   * llama_cpp.server: llama-cpp-python's server (one request at a time, as it serves);
-  * in-process (N = 1 only): geri's engine in this process, for the daemon's own overhead.
+  * in-process: geri's engine in this process, for the daemon's own overhead.
 
 Every server runs in its own process, started once; a round runs each side in turn (the order
 rotating between rounds) so a noisy machine hits all alike, and ratios are taken per round. It
