@@ -46,7 +46,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from bench_daemon import wait_for_state  # noqa: E402
 from bench_gateway import free_port  # noqa: E402
-from bench_local import default_model  # noqa: E402
+from bench_local import default_model, smol_home  # noqa: E402
 
 TOPICS = ["a lighthouse", "a volcano", "a glacier", "a comet", "a library", "a river", "bees"]
 WINDOW = 2048  # context per sequence, on every side
@@ -192,15 +192,13 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        (home / "config").mkdir()
-        settings = {
-            "models": [{"kind": "local", "id": "smol", "path": str(model)}],
-            "default_model": "smol",
-            "cache": {"enabled": False},
-            "performance": {"threads": args.threads, "parallel": slots, "context_size": WINDOW},
-            "daemon": {"port": 0, "max_running": 64},
-        }
-        (home / "config" / "settings.json").write_text(json.dumps(settings))
+        smol_home(
+            home,
+            model,
+            cache={"enabled": False},
+            performance={"threads": args.threads, "parallel": slots, "context_size": WINDOW},
+            daemon={"port": 0, "max_running": 64},
+        )
         env = {**os.environ, "GERI_HOME": str(home)}
         daemon = subprocess.Popen([sys.executable, "-m", "geri", "daemon"], env=env, stderr=log)
         procs.append(daemon)

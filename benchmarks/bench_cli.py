@@ -22,7 +22,6 @@ Targets (issue #20): cold ask <= 1.1x the direct script, cache hit <= 1.2x `--ve
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -34,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from bench_local import default_model  # noqa: E402
+from bench_local import default_model, smol_home  # noqa: E402
 
 PROMPT = "Write a long story about a lighthouse keeper."
 THREADS = 2
@@ -80,13 +79,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        (home / "config").mkdir()
-        settings = {
-            "models": [{"kind": "local", "id": "smol", "path": str(model)}],
-            "default_model": "smol",
-            "performance": {"threads": THREADS, "context_size": WINDOW},
-        }
-        (home / "config" / "settings.json").write_text(json.dumps(settings))
+        smol_home(home, model, performance={"threads": THREADS, "context_size": WINDOW})
         env["GERI_HOME"] = str(home)
         script = home / "direct.py"
         script.write_text(DIRECT.format(window=WINDOW, threads=THREADS))

