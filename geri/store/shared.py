@@ -36,6 +36,9 @@ from geri.types import ModelInfo, Period
 Rows = list[tuple[Any, ...]]
 Execute = Callable[[str, Sequence[Any]], Rows]
 T = TypeVar("T")
+# request-log rows per INSERT statement: 17 values each stay under 999, the oldest SQLite's limit
+# on a statement's parameters
+ROWS_PER_INSERT = 999 // len(RequestRecord.__slots__)
 
 _SPENT = (
     "SELECT COALESCE(SUM(CASE WHEN settled = 1 THEN amount_micros ELSE 0 END), 0), "
@@ -65,22 +68,32 @@ class SqlStore(ABC):
         self.record_requests([record])
 
     def record_requests(self, records: Sequence[RequestRecord]) -> None:
+        """Insert `records`, all or none. Up to `ROWS_PER_INSERT` go in one multi-row INSERT
+        (atomic on its own, so no transaction around it); more, in one transaction."""
         names = RequestRecord.__slots__
-        sql = f"INSERT INTO requests ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        rows = [
-            tuple(
+        values = [
+            [
                 self.dialect.moment_in(record.created_at) if k == "created_at" else v
                 for k, v in ((k, getattr(record, k)) for k in names)
-            )
+            ]
             for record in records
         ]
+        row = f"({', '.join('?' * len(names))})"
+        into = f"INSERT INTO requests ({', '.join(names)}) VALUES "
 
-        def insert(execute: Execute) -> None:
-            for row in rows:
-                execute(sql, row)
+        def insert(execute: Execute, rows: Sequence[list[Any]]) -> None:
+            execute(into + ", ".join([row] * len(rows)), [v for one in rows for v in one])
 
-        if rows:
-            self._tx(insert)
+        if len(values) <= ROWS_PER_INSERT:
+            if values:  # one statement: the common case, and the cheapest for the writer
+                insert(self._query, values)
+            return
+
+        def all_parts(execute: Execute) -> None:
+            for i in range(0, len(values), ROWS_PER_INSERT):
+                insert(execute, values[i : i + ROWS_PER_INSERT])
+
+        self._tx(all_parts)
 
     def recent_requests(self, limit: int = 20) -> list[RequestRecord]:
         names = RequestRecord.__slots__

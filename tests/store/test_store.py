@@ -16,6 +16,7 @@ import pytest
 from geri.errors import StoreError
 from geri.store import HealthCheck, Outcome, RequestRecord, Store, open_store, postgres
 from geri.store import migrations as sqlite_migrations
+from geri.store.shared import ROWS_PER_INSERT
 from geri.store.sqlite import SQLiteStore
 from geri.types import ModelInfo
 
@@ -51,6 +52,28 @@ def test_records_round_trip_newest_first(store: Store) -> None:
     assert [r.id for r in got] == ["req-4", "req-3", "req-2"]
     assert got[1] == record(3, ttft_ms=2.5, streamed=True)
     assert store.recent_requests(0) == []
+
+
+@pytest.mark.parametrize("count", [1, ROWS_PER_INSERT, ROWS_PER_INSERT * 4 + 3])
+def test_a_batch_of_records_is_written_whole(store: Store, count: int) -> None:
+    """One INSERT up to ROWS_PER_INSERT rows, several in one transaction beyond: every row
+    comes back as it went in."""
+    batch = [
+        record(n, ttft_ms=0.5 * n, end_user=f"user-{n}" if n % 2 else None) for n in range(count)
+    ]
+    store.record_requests(batch)
+    assert store.recent_requests(count + 1) == batch[::-1]
+
+
+@pytest.mark.parametrize("count", [3, ROWS_PER_INSERT * 2 + 1])
+def test_a_batch_with_a_bad_record_writes_nothing(store: Store, count: int) -> None:
+    """All or none: a batch whose last record repeats an id already written leaves the log as
+    it was (the writer then bisects it, so the good records are written once, never twice)."""
+    store.record_request(record(0))
+    batch = [record(n) for n in range(1, count)] + [record(0)]
+    with pytest.raises(StoreError):
+        store.record_requests(batch)
+    assert [r.id for r in store.recent_requests(count + 1)] == ["req-0"]
 
 
 def test_models_register_once_replace_and_unregister(store: Store) -> None:
