@@ -9,18 +9,18 @@ function __geri_path
     echo $path
 end
 complete -c geri -f
-complete -c geri -n "test (__geri_path) = ''" -a ask -d 'Ask a model and print its answer as it is written.'
-complete -c geri -n "test (__geri_path) = ''" -a budget -d 'Limit what cloud calls may spend per day, week or month.'
-complete -c geri -n "test (__geri_path) = ''" -a cache -d 'The response cache: identical requests to an unchanged model are...'
+complete -c geri -n "test (__geri_path) = ''" -a ask -d 'Ask a model; the answer is printed as it is written.'
+complete -c geri -n "test (__geri_path) = ''" -a budget -d 'Limit what cloud calls may spend per period.'
+complete -c geri -n "test (__geri_path) = ''" -a cache -d 'The response cache: statistics and clearing.'
 complete -c geri -n "test (__geri_path) = ''" -a config -d 'Show and check the settings file.'
-complete -c geri -n "test (__geri_path) = ''" -a daemon -d 'Serve the engine over gRPC (WolfService, VisionService,...'
-complete -c geri -n "test (__geri_path) = ''" -a install -d 'Download a local model picked for this machine: verified,...'
-complete -c geri -n "test (__geri_path) = ''" -a keys -d 'Store, list, rotate and remove API keys (kept in the OS keyring).'
-complete -c geri -n "test (__geri_path) = ''" -a logs -d 'Show recent requests: when, which model, tokens, latency, and what...'
+complete -c geri -n "test (__geri_path) = ''" -a daemon -d 'Serve the engine over gRPC (and HTTP), models warm.'
+complete -c geri -n "test (__geri_path) = ''" -a install -d 'Download the right local model for this machine.'
+complete -c geri -n "test (__geri_path) = ''" -a keys -d 'Store, list, rotate and remove API keys (OS keyring).'
+complete -c geri -n "test (__geri_path) = ''" -a logs -d 'Show recent requests: model, tokens, latency, prompt.'
 complete -c geri -n "test (__geri_path) = ''" -a models -d 'List, register and remove models.'
-complete -c geri -n "test (__geri_path) = ''" -a route -d 'Rank the models for a prompt by efficiency score, without sending it.'
-complete -c geri -n "test (__geri_path) = ''" -a stats -d 'Requests, errors, latency percentiles, time to first token,...'
-complete -c geri -n "test (__geri_path) = ''" -a vision -d 'Ask a vision model about an image, or about a video frame by frame.'
+complete -c geri -n "test (__geri_path) = ''" -a route -d 'Rank the models for a prompt, without sending it.'
+complete -c geri -n "test (__geri_path) = ''" -a stats -d 'Requests, latency, tokens/s, cache hits and spend.'
+complete -c geri -n "test (__geri_path) = ''" -a vision -d 'Ask a vision model about an image or a video.'
 complete -c geri -n "test (__geri_path) = ''" -l version -s V -d 'Show the version and exit.'
 complete -c geri -n "test (__geri_path) = ''" -l help -s h -d 'Show the help and exit.'
 complete -c geri -n "test (__geri_path) = 'ask'" -l model -s m -d 'Model id (see \'geri models list\'), or \'auto\' to pick by efficiency score. The default model if unset.' -r -F

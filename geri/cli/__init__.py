@@ -35,12 +35,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stdout.write(f"geri {__version__}\n")
         return
 
-    from geri.cli import render
     from geri.cli.app import command
 
     try:
         _utf8(args)
         command()(args=args, prog_name="geri")
     except GeriError as exc:
+        from geri.cli import render
+
         render.error(str(exc))
         sys.exit(exc.exit_code)

@@ -94,16 +94,13 @@ def ask(
 ) -> None:
     """Ask a model and print its answer as it is written.
 
-    [bold]Examples[/]
+    Examples:
 
+    \b
       geri ask "Why is the sky blue?"
-
       cat notes.txt | geri ask "Summarise the notes above in three bullets"
-
       geri ask --json --temperature 0 "2 + 2 =" | jq .text
-
       geri ask --rag context.json --explain "What is our refund policy?"
-
       geri ask --schema person.json "Invent a person: name and age"
     """
     from geri.types import Request

@@ -15,6 +15,8 @@ app = typer.Typer(
     help="Limit what cloud calls may spend per day, week or month.\n\n"
     "When a limit is reached, requests are answered by a local model until it resets.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 PERIOD_HELP = "daily, weekly or monthly (calendar periods in budgets.timezone)."
@@ -37,10 +39,10 @@ def set_(
 ) -> None:
     """Set a spending limit.
 
-    [bold]Examples[/]
+    Examples:
 
+    \b
       geri budget set monthly 20
-
       geri budget set daily 1.50 --provider openai
     """
     from geri.cost import dollars, dollars_to_micros

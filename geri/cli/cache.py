@@ -13,6 +13,8 @@ app = typer.Typer(
     help="The response cache: identical requests to an unchanged model are answered from it.\n\n"
     "Skip it for one request with 'geri ask --no-cache'; switch it off with cache.enabled.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 

@@ -11,7 +11,12 @@ from geri.cli import render
 if TYPE_CHECKING:
     from geri.engine import Engine
 
-app = typer.Typer(help="Show and check the settings file.", no_args_is_help=True)
+app = typer.Typer(
+    help="Show and check the settings file.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 
 @app.command("path")

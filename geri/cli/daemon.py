@@ -18,6 +18,8 @@ app = typer.Typer(
     help="Serve the engine over gRPC (WolfService, VisionService, StatsService; see "
     "proto/geri/v1/), models kept warm.",
     invoke_without_command=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 

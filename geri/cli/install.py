@@ -47,12 +47,11 @@ def install(
     a 1-bit BitNet model. HF_TOKEN is used for gated models and HF_ENDPOINT for a mirror.
     An interrupted download resumes when you run the same command again.
 
-    [bold]Examples[/]
+    Examples:
 
+    \b
       geri install --dry-run
-
       geri install tiny
-
       geri install ~/Downloads/mistral-7b-instruct.Q4_K_M.gguf --id mistral
     """
     import asyncio

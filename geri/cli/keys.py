@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-app = typer.Typer(help="Store, list, rotate and remove API keys (kept in the OS keyring).")
+app = typer.Typer(
+    help="Store, list, rotate and remove API keys (kept in the OS keyring).",
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 Provider = Annotated[str, typer.Argument(help="Provider name: openai, anthropic, google, ...")]
 

@@ -14,7 +14,12 @@ from geri.errors import InputError
 if TYPE_CHECKING:
     from geri.types import ModelInfo
 
-app = typer.Typer(help="List, register and remove models.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, register and remove models.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 
 @app.command("list")

@@ -26,10 +26,10 @@ def stats(
     """Requests, errors, latency percentiles, time to first token, tokens/s, cache hits and
     spend per model over a period; with a daemon running, its queue and resources too.
 
-    [bold]Examples[/]
+    Examples:
 
+    \b
       geri stats
-
       geri stats --since 7d --json | jq '.models[] | {model, latency_p95_ms}'
     """
     period = _period(since)

@@ -70,12 +70,11 @@ def vision(
     TIFF are read, scaled to what the model's provider accepts. Videos are cut into frames at
     scene changes (or --fps), each frame is analysed, and the answers come back as a timeline.
 
-    [bold]Examples[/]
+    Examples:
 
+    \b
       geri vision photo.jpg "What breed is this dog?"
-
       curl -s https://example.com/chart.png | geri vision - "Summarise this chart"
-
       geri vision clip.mp4 --max-frames 8 --json
     """
     from geri.types import Request

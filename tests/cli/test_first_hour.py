@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import pytest
 
@@ -57,11 +58,11 @@ def in_terminal(home: Path, *args: str, columns: int = 80) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode()).replace("\r\n", "\n")
 
 
-def commands(node: object = None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+def commands(node: Any = None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     node = node or command()
     yield path
-    for name, child in getattr(node, "commands", {}).items():
-        yield from commands(child, (*path, name))
+    for name in node.list_commands(None) if hasattr(node, "list_commands") else ():
+        yield from commands(node.get_command(None, name), (*path, name))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,28 @@ def test_version_prints_the_package_version() -> None:
         [sys.executable, "-m", "geri", "--version"], capture_output=True, text=True, timeout=60
     )
     assert proc.stdout.strip() == f"geri {__version__}"
+
+
+def test_help_lists_every_command_and_imports_none_of_them() -> None:
+    """`geri --help` names each command with its summary from the table in geri/cli/app.py,
+    without importing a command module or rich: it costs Python, Typer and that file."""
+    from geri.cli.app import COMMANDS
+
+    probe = (
+        "import sys\nfrom geri.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n"
+        "    pass\nloaded = [m for m in sys.modules if m.startswith(('geri.cli.', 'rich'))]\n"
+        "print('LOADED:', ','.join(sorted(loaded)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    listed = proc.stdout.split("Commands:")[1]
+    for name, entry in COMMANDS.items():
+        assert f"{name}  " in listed, name
+        assert entry.summary in listed, name
+    assert proc.stdout.strip().endswith("LOADED: geri.cli.app"), proc.stdout
