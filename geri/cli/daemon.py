@@ -88,7 +88,10 @@ def daemon(
 
     import asyncio
 
-    asyncio.run(run())
+    from geri.daemon.loops import loop_factory
+
+    with asyncio.Runner(loop_factory=loop_factory(settings.daemon.event_loop)) as runner:
+        runner.run(run())
 
 
 def _daemon_options(options: Daemon, overrides: Mapping[str, object]) -> Daemon:

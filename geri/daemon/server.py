@@ -32,6 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from geri.daemon.auth import TokenAuth
 from geri.daemon.checked import add_checked
 from geri.daemon.inflight import InFlight
+from geri.daemon.loops import loop_name
 from geri.daemon.reflection import REFLECTION_V1, serve_reflection_v1
 from geri.daemon.scheduler import Scheduler
 from geri.daemon.servicers import DaemonState, WolfServicer
@@ -210,7 +211,12 @@ class DaemonServer:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         self._write_state(listening)
-        log.info("listening on %s (pid %s)", listening.address, listening.pid)
+        log.info(
+            "listening on %s (pid %s, event loop %s)",
+            listening.address,
+            listening.pid,
+            loop_name(loop),
+        )
         for service in ("", *SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if self.settings.daemon.preload:

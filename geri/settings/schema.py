@@ -398,6 +398,11 @@ class Daemon(_Section):
     max_queue: int = Field(64, ge=1, description="Requests that may wait; more are refused.")
     max_running: int = Field(8, ge=1, description="Requests served at once, all models.")
     max_message_mb: int = Field(64, ge=1, description="Largest gRPC message, in MiB.")
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto",
+        description="The daemon's event loop: uvloop (less CPU per call) when installed, or "
+        "asyncio's own.",
+    )
     drain_seconds: float = Field(
         30.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
     )
