@@ -12,9 +12,12 @@ patterns).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
+import os
+import stat
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -126,6 +129,28 @@ class JsonFormatter(_Once):
         return json.dumps(data, default=str, ensure_ascii=False)
 
 
+class RotatingFile(logging.handlers.RotatingFileHandler):
+    """The standard rotating file, without its two `stat` calls per record: whether the log
+    is a regular file (anything else, such as /dev/null, is never rotated) is learnt when the
+    file is opened, and it is opened anew after each rollover."""
+
+    _regular = True
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = super()._open()
+        self._regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        return stream
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        if self.stream is None:  # delayed, or closed by a rollover
+            self.stream = self._open()
+        stream = self.stream
+        if not self._regular or self.maxBytes <= 0:
+            return False
+        stream.seek(0, os.SEEK_END)  # other processes append to the same file
+        return stream.tell() + len(self.format(record)) + 1 >= self.maxBytes
+
+
 HUMAN = "%(asctime)s %(levelname)-7s %(name)s [%(trace_id)s] %(message)s"
 
 
@@ -158,7 +183,7 @@ def configure(
     if settings.file:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            file = logging.handlers.RotatingFileHandler(
+            file = RotatingFile(
                 log_dir / "geri.log",
                 maxBytes=settings.max_bytes,
                 backupCount=settings.backups,

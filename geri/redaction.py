@@ -48,8 +48,20 @@ _CONTEXT = 64  # of text already let out, kept so shapes are matched as in the w
 
 _lock = threading.Lock()
 _known: set[str] = set()
+_by_length: tuple[str, ...] = ()  # _known, longest first
 _patterns: list[re.Pattern[str]] = [re.compile(p) for p in LOOKS_SECRET]
 _extra: set[str] = set()
+
+
+def _scoped(pattern: str) -> str:
+    """`pattern` as a group of an alternation, its leading inline flags (`(?i)`) scoped to it."""
+    flagged = re.fullmatch(r"\(\?([a-z]+)\)(.*)", pattern, re.DOTALL)
+    return f"(?{flagged[1]}:{flagged[2]})" if flagged else f"(?:{pattern})"
+
+
+# matches where any built-in shape matches: almost no text has one, and one search rules them
+# all out where replacing ran each pattern over the text in turn
+_ANY_SHAPE = re.compile("|".join(map(_scoped, LOOKS_SECRET)))
 
 
 def mask(key: str) -> str:
@@ -63,16 +75,20 @@ def mask(key: str) -> str:
 
 def remember(*keys: str | None) -> None:
     """Mask these keys in everything from now on (the key store calls this as it reads)."""
+    global _by_length
     fresh = {k for key in keys if key and len(k := key.strip()) >= MIN_SECRET} - _known
     if fresh:
         with _lock:
             _known.update(fresh)
+            _by_length = tuple(sorted(_known, key=len, reverse=True))
 
 
 def forget_keys() -> None:
     """Stop masking the keys remembered so far (for tests, which each start afresh)."""
+    global _by_length
     with _lock:
         _known.clear()
+        _by_length = ()
 
 
 def add_patterns(patterns: Iterable[str]) -> None:
@@ -86,7 +102,7 @@ def add_patterns(patterns: Iterable[str]) -> None:
 
 def known() -> list[str]:
     """Every key remembered so far, longest first (so a key containing another is masked whole)."""
-    return sorted(_known, key=len, reverse=True)
+    return list(_by_length)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -101,8 +117,11 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def _mask_known(text: str, secrets: Iterable[str | None] = ()) -> str:
-    extra = [s for s in secrets if s and len(s) >= MIN_SECRET]
-    for secret in sorted({*extra, *_known}, key=len, reverse=True):
+    ordered = _by_length
+    extra = {s for s in secrets if s and len(s) >= MIN_SECRET and s not in _known}
+    if extra:
+        ordered = tuple(sorted({*extra, *ordered}, key=len, reverse=True))
+    for secret in ordered:
         if secret in text:
             text = text.replace(secret, mask(secret))
     return text
@@ -111,12 +130,15 @@ def _mask_known(text: str, secrets: Iterable[str | None] = ()) -> str:
 def _replace_patterns(text: str, before: str = "") -> str:
     """`text` with the key shapes replaced; `before` is what came just before it in a stream
     (already let out), so a shape's word boundary is judged as in the whole text."""
+    patterns = _patterns if _ANY_SHAPE.search(before + text) else _patterns[len(LOOKS_SECRET) :]
+    if not patterns:
+        return text
     if not before:
-        for pattern in _patterns:
+        for pattern in patterns:
             text = pattern.sub(REDACTED, text)
         return text
     joined, offset = before + text, len(before)
-    for pattern in _patterns:
+    for pattern in patterns:
         joined = pattern.sub(lambda m: REDACTED if m.start() >= offset else m.group(0), joined)
     return joined[offset:]
 

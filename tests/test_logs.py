@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +97,25 @@ def test_the_file_rotates(tmp_path: Path) -> None:
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["geri.log", "geri.log.1", "geri.log.2"]
     assert all(p.stat().st_size <= 4096 + 200 for p in tmp_path.iterdir())
+
+
+def test_a_file_another_process_appends_to_rotates_at_its_true_size(tmp_path: Path) -> None:
+    configure(Logging(max_bytes=4096, backups=2), tmp_path, secrets=list, console_level="ERROR")
+    logging.getLogger("geri.engine").info("first")
+    with (tmp_path / "geri.log").open("a") as other:  # a CLI run next to the daemon
+        other.write("y" * 4000 + "\n")
+    logging.getLogger("geri.engine").info("second %s", "x" * 60)
+    assert (tmp_path / "geri.log.1").exists()
+    assert "second" in (tmp_path / "geri.log").read_text()
+
+
+def test_a_log_that_is_not_a_regular_file_is_never_rotated(tmp_path: Path) -> None:
+    (tmp_path / "geri.log").symlink_to(os.devnull)
+    configure(Logging(max_bytes=4096, backups=2), tmp_path, secrets=list, console_level="ERROR")
+    for n in range(200):
+        logging.getLogger("geri.engine").info("line %d %s", n, "x" * 60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["geri.log"]
+    assert (tmp_path / "geri.log").resolve() == Path(os.devnull)
 
 
 async def test_the_engine_logs_each_call_under_its_trace_id(tmp_path: Path) -> None:

@@ -88,3 +88,21 @@ def test_a_run_of_key_characters_longer_than_any_key_is_let_out() -> None:
 def test_short_values_are_not_treated_as_keys() -> None:
     redaction.remember("abc", "", None, "  ")  # e.g. an empty or placeholder variable
     assert redact("abc abc") == "abc abc"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts, texts)
+def test_the_one_search_that_skips_clean_text_replaces_as_every_shape_in_turn(
+    before: str, text: str
+) -> None:
+    """Text with no key shape skips the replacements after one combined search; any text
+    comes out as running each built-in shape over it in turn would make it."""
+    import re
+
+    joined = before + text
+    expected = joined
+    for shape in redaction.LOOKS_SECRET:
+        expected = re.sub(
+            shape, lambda m: redaction.REDACTED if m.start() >= len(before) else m[0], expected
+        )
+    assert before + redaction._replace_patterns(text, before) == expected
