@@ -9,19 +9,20 @@ on keys, whatever the text is and wherever it came from.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from geri.redaction import redact
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from geri.install import Plan
     from geri.selection.selector import Ranking
     from geri.types import ContextReport, ModelInfo, ModelStats, Snapshot
@@ -43,25 +44,62 @@ class _Redacting:
 
 
 _stdout = _Redacting(lambda: sys.stdout)
-_err = Console(file=_Redacting(lambda: sys.stderr), highlight=False, soft_wrap=True)  # type: ignore[arg-type]
-_out = Console(file=_stdout, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+_stderr = _Redacting(lambda: sys.stderr)
+
+
+@functools.cache
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(file=_stderr, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(file=_stdout, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+
+def _plain(stream: IO[str]) -> bool:
+    """Whether `stream` gets plain text: it is no terminal (a pipe, a file) and nothing forces
+    styling, which is when rich would print the text unstyled anyway. Scripts that run
+    `geri ask` then never import rich (a fifth of a cache hit's start-up)."""
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return False
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return True
 
 
 def error(message: str) -> None:
-    _err.print(f"[bold red]Error:[/] {_escape(message)}")
+    if _plain(sys.stderr):
+        _stderr.write(f"Error: {message}\n")
+    else:
+        _err().print(f"[bold red]Error:[/] {_escape(message)}")
 
 
 def notice(message: str) -> None:
-    _err.print(f"[yellow]{_escape(message)}[/]")
+    if _plain(sys.stderr):
+        _stderr.write(message + "\n")
+    else:
+        _err().print(f"[yellow]{_escape(message)}[/]")
 
 
 def aside(message: str) -> None:
     """A quiet remark about the run, on stderr."""
-    _err.print(f"[dim]{_escape(message)}[/]")
+    if _plain(sys.stderr):
+        _stderr.write(message + "\n")
+    else:
+        _err().print(f"[dim]{_escape(message)}[/]")
 
 
 def line(message: str = "") -> None:
-    _out.print(_escape(message))
+    if _plain(sys.stdout):
+        write(message + "\n")
+    else:
+        _out().print(_escape(message))
 
 
 def write(text: str) -> None:
@@ -93,7 +131,7 @@ def table(
     so `grep`, `cut` and `awk` see whole rows.
     """
     cells = [["" if cell is None else redact(str(cell)) for cell in row] for row in rows]
-    if not _out.is_terminal:
+    if not _out().is_terminal:
         _plain_table(title, list(columns), cells)
     else:
         _fitted_table(title, list(columns), cells, wrap)
@@ -106,7 +144,9 @@ def _fitted_table(
 ) -> None:
     from rich import box
 
-    shown = _columns_that_fit(columns, cells, wrap, _out.width)
+    shown = _columns_that_fit(columns, cells, wrap, _out().width)
+    from rich.table import Table
+
     grid = Table(
         title=title,
         title_justify="left",
@@ -120,7 +160,7 @@ def _fitted_table(
         grid.add_column(columns[i], no_wrap=columns[i] not in wrap, overflow="fold")
     for row in cells:
         grid.add_row(*(_escape(row[i]) for i in shown))
-    _out.print(grid)
+    _out().print(grid)
     if len(shown) < len(columns):
         hidden = ", ".join(c for i, c in enumerate(columns) if i not in shown)
         aside(f"({hidden}: left out at this width; a wider window or --json shows them)")
@@ -150,18 +190,18 @@ def _plain_table(title: str | None, columns: list[str], rows: list[list[str]]) -
 def context_report(report: ContextReport) -> None:
     """How the prompt was fitted to the window (`geri ask --explain`), on stderr."""
     free = report.window - report.reserve - report.prompt_tokens
-    _err.print(
+    _err().print(
         f"[bold]Context:[/] window {report.window} tokens, {report.reserve} kept for the "
         f"answer, prompt {report.prompt_tokens} tokens ({free} to spare)"
     )
     if report.switched_from:
-        _err.print(
+        _err().print(
             f"  The prompt did not fit {_escape(report.switched_from)}: "
             "answered by a model with a larger window."
         )
     for use in report.documents:
         tokens = f"{use.tokens} tokens" if use.tokens else ""
-        _err.print(f"  {use.status:<9} {_escape(use.id):<20} {tokens:<12} {_escape(use.reason)}")
+        _err().print(f"  {use.status:<9} {_escape(use.id):<20} {tokens:<12} {_escape(use.reason)}")
 
 
 @contextmanager
@@ -182,7 +222,7 @@ def transfer(title: str) -> Iterator[Callable[[int, int | None], None]]:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=_err,
+        console=_err(),
         transient=False,
     )
     task = bar.add_task(_escape(title), total=None)
@@ -204,7 +244,7 @@ def video_progress(title: str) -> Iterator[Callable[[float, float | None], None]
         BarColumn(),
         TextColumn("{task.fields[position]}"),
         TimeElapsedColumn(),
-        console=_err,
+        console=_err(),
         transient=True,
     )
     task = bar.add_task(_escape(title), total=None, position="")
@@ -259,7 +299,7 @@ def daemon_stats(live: Snapshot) -> None:
 def install_plan(plan: Plan, *, output: bool) -> None:
     """What `geri install` is about to do: the command's output (stdout) for `--dry-run`, a
     message on stderr before a download."""
-    console = _out if output else _err
+    console = _out() if output else _err()
     hw = plan.hardware
     console.print(f"[bold]{_escape(plan.entry.title)}[/] — {_escape(plan.reason)}")
     console.print(
@@ -350,7 +390,7 @@ def count(n: int | None) -> str:
 
 def width() -> int:
     """Columns to fill on stdout: the terminal's, or a generous line when piped."""
-    return _out.width if _out.is_terminal else 160
+    return _out().width if _out().is_terminal else 160
 
 
 def when(moment: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,27 @@ def test_help_lists_every_command_and_imports_none_of_them() -> None:
         assert f"{name}  " in listed, name
         assert entry.summary in listed, name
     assert proc.stdout.strip().endswith("LOADED: geri.cli.app"), proc.stdout
+
+
+def test_a_command_writing_to_a_pipe_never_imports_rich(tmp_path: Path) -> None:
+    """Output that is no terminal is plain text (what rich would print there), written
+    without importing rich: scripts that run geri pay nothing for styling."""
+    probe = (
+        "import sys\nfrom geri.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint('RICH:', 'rich' in sys.modules, file=sys.stderr)"
+    )
+    env = {**os.environ, "GERI_HOME": str(tmp_path)}
+    env.pop("FORCE_COLOR", None)
+    shown = subprocess.run(
+        [sys.executable, "-c", probe, "config", "path"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert shown.stdout.strip().endswith("settings.json"), shown.stdout
+    assert shown.stderr.strip().endswith("RICH: False"), shown.stderr
+    failed = subprocess.run(
+        [sys.executable, "-c", probe, "ask", "--rag", str(tmp_path / "missing.json"), "hi"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert failed.stderr.startswith("Error: "), failed.stderr
+    assert "missing.json" in failed.stderr
+    assert failed.stderr.strip().endswith("RICH: False"), failed.stderr
