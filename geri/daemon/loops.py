@@ -3,8 +3,9 @@
 The daemon's serving thread is its bottleneck under many concurrent calls (every request's
 gRPC callbacks, the upstream HTTP call, the engine's steps run on it). uvloop, libuv under
 asyncio's interface, spends less CPU per callback and per socket operation: through a mock
-upstream at 32 concurrent calls, the daemon answered 8-19 % more calls per second with it
-(benchmarks/bench_daemon.py). grpc.aio, aiohttp and uvicorn all run on it unchanged.
+upstream at 32 concurrent calls, the daemon answered about a tenth more calls per second with
+it, at a higher p99 (benchmarks/bench_daemon.py runs both loops side by side; the figures are in
+benchmarks/README.md). grpc.aio, aiohttp and uvicorn all run on it unchanged.
 `daemon.event_loop` chooses: "auto" (uvloop when importable), "uvloop" or "asyncio".
 """
 
