@@ -130,7 +130,7 @@ def table(
     so `grep`, `cut` and `awk` see whole rows.
     """
     cells = [["" if cell is None else redact(str(cell)) for cell in row] for row in rows]
-    if not _out().is_terminal:
+    if _plain(sys.stdout):
         _plain_table(title, list(columns), cells)
     else:
         _fitted_table(title, list(columns), cells, wrap)
@@ -142,10 +142,9 @@ def _fitted_table(
     title: str | None, columns: list[str], cells: list[list[str]], wrap: Collection[str]
 ) -> None:
     from rich import box
-
-    shown = _columns_that_fit(columns, cells, wrap, _out().width)
     from rich.table import Table
 
+    shown = _columns_that_fit(columns, cells, wrap, _out().width)
     grid = Table(
         title=title,
         title_justify="left",
@@ -389,7 +388,7 @@ def count(n: int | None) -> str:
 
 def width() -> int:
     """Columns to fill on stdout: the terminal's, or a generous line when piped."""
-    return _out().width if _out().is_terminal else 160
+    return 160 if _plain(sys.stdout) else _out().width
 
 
 def when(moment: datetime) -> str:
