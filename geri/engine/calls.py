@@ -7,6 +7,14 @@ rate limit, reports each attempt's outcome to the load balancer, and on a `Retry
 backs off (full jitter, Retry-After honoured) and tries again until the policy gives up. A
 stream that fails after text was passed on is never retried: that is an `IncompleteAnswer`,
 carrying the partial text.
+
+Nor is a priced call whose reply arrived but could not be read (`MalformedReply`) retried on
+the same reservation: the provider has most likely billed that reply, for an amount geri cannot
+know, so the call is charged what was reserved for it (`Call.outcome`), and another attempt
+would need a reservation of its own. The call ends there, and the engine falls back as it does
+for any unavailable model, with a new reservation for the next one. A budget then holds against
+an upstream that answers garbage: every reply it may have billed is charged, and no call is
+charged beyond what it reserved.
 """
 
 from __future__ import annotations
@@ -159,6 +167,16 @@ class Call:
         )
 
 
+def billed_unread(call: Call, failure: BaseException) -> bool:
+    """Whether `failure` is a reply that may have been billed but could not be read, on a call
+    that holds money for it: charged its reservation, and never retried on it."""
+    return (
+        isinstance(failure, MalformedReply)
+        and call.hold is not None
+        and call.hold.amount_micros > 0
+    )
+
+
 class Caller:
     def __init__(
         self,
@@ -222,7 +240,7 @@ class Caller:
                         f"characters, so what was shown is incomplete: {exc}",
                         partial,
                     ) from exc
-                if not isinstance(exc, Retryable):
+                if not isinstance(exc, Retryable) or billed_unread(call, exc):
                     raise
                 await self._back_off(tries, exc)
 

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from geri.cost import charge, input_margin, projected_cost
 from geri.cost.ledger import Ledger
 from geri.engine import Engine
+from geri.errors import MalformedReply
 from geri.keys import KeyStore
 from geri.settings import Budgets, CloudModel, Settings
 from geri.store import open_store
@@ -159,6 +160,51 @@ async def test_each_hostile_report_is_charged_within_its_reservation_with_a_noti
     warned = [r for r in caplog.records if "does not believe" in r.getMessage()]
     assert len(warned) == 2 * ANOMALOUS
     assert {"reported_output", "charged_micros", "reserved_micros"} <= set(vars(warned[0]))
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_every_unreadable_reply_the_upstream_may_have_billed_is_charged(
+    tmp_path: Path, streamed: bool
+) -> None:
+    # 200 with a body of the wrong shape, every time: the provider billed each reply, and geri
+    # cannot read what it billed. Retrying on the same reservation would leave every bill but
+    # one uncounted; instead each reply reaches the ledger at its reservation.
+    unreadable = {"choices": "not a list"}
+    with MockServer() as server:
+        server.default = (
+            Reply(events=[json.dumps(unreadable)]) if streamed else Reply(json=unreadable)
+        )
+        settings = Settings.model_validate(
+            {
+                "models": [model(server.url)],
+                "cache": {"enabled": False},
+                "network": {"max_attempts": 3, "backoff_base": 0},
+                "fallback": {"enabled": False},
+            }
+        )
+        engine = Engine(
+            settings,
+            open_store(tmp_path / "g.db"),
+            keys=KeyStore({"openai": ("OPENAI_API_KEY",)}, {"OPENAI_API_KEY": "sk-test-key-0"}),
+        )
+        engine.ledger.set_limit("*", "monthly", 10**6)
+        request = Request("What is 2+2?", model="gpt", max_tokens=MAX_TOKENS)
+        for _ in range(2):
+            with pytest.raises(MalformedReply, match="shape geri cannot read"):
+                if streamed:
+                    async for _chunk in engine.stream(request):
+                        pass
+                else:
+                    await engine.ask(request)
+        rows = engine.store.recent_requests()
+        [state] = engine.ledger.status()
+        await engine.aclose()
+    posts = [seen for seen in server.requests if seen.method == "POST"]
+    assert len(posts) == len(rows) == 2
+    reserved = rows[0].cost_micros
+    assert reserved > 0
+    assert [(row.status, row.cost_micros) for row in rows] == [("error", reserved)] * 2
+    assert (state.spend.settled_micros, state.spend.reserved_micros) == (2 * reserved, 0)
 
 
 WORKER_SETTINGS = {"cache": {"enabled": False}, "network": {"max_attempts": 1}}

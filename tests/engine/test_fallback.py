@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from geri.engine import Engine
-from geri.errors import BudgetExhausted, RateLimited, Unavailable
+from geri.errors import BudgetExhausted, MalformedReply, RateLimited, Unavailable
 from geri.providers import ProviderContext
 from geri.settings import CloudModel, LocalModel, Settings
 from geri.store import open_store
@@ -159,6 +159,39 @@ async def test_rate_limited_after_its_retries_goes_local(rig: Rig) -> None:
     )
     statuses = [(r.model, r.status) for r in rig.engine.store.recent_requests()]
     assert statuses == [("smol", "ok"), ("gpt", "error")]  # the failure counts against gpt
+
+
+async def test_an_unreadable_reply_is_charged_its_reservation_and_not_retried_on_it(
+    rig: Rig,
+) -> None:
+    # the upstream answered (and most likely billed) a reply geri cannot read: a retry on the
+    # same reservation would be a second bill geri never counts, so the call is charged what it
+    # reserved ($21: prompt 5 + input margin 8 + max_tokens 8) and falls back
+    rig.budget(100)
+    rig.enqueue("gpt", error=MalformedReply("OpenAI answered in a shape geri cannot read"))
+    rig.enqueue("gpt", "a second bill")  # what a retry would have got
+    rig.enqueue("smol", "local")
+    result = await rig.engine.ask(Request("two plus two", max_tokens=8))
+    assert (result.model, result.text) == ("smol", "local")
+    assert len(rig.providers["gpt"].requests) == 1
+    charged, fallback = result.notices
+    assert charged.kind == "usage_anomaly"
+    assert "charged $21.00 (reserved $21.00)" in charged.message
+    assert fallback.kind == "fallback"
+    rows = [(r.model, r.status, r.cost_micros) for r in rig.engine.store.recent_requests()]
+    assert rows == [("smol", "ok", 0), ("gpt", "error", 21 * DOLLAR)]
+    [state] = rig.engine.ledger.status()
+    assert (state.spend.settled_micros, state.spend.reserved_micros) == (21 * DOLLAR, 0)
+
+
+async def test_an_unreadable_reply_that_cost_nothing_is_retried(tmp_path: Path) -> None:
+    free = CloudModel(kind="cloud", id="gpt", provider="openai", model="gpt-v1")
+    rig = Rig(tmp_path, models=(free, LocalModel(id="smol", path=tmp_path / "smol.gguf")))
+    rig.enqueue("gpt", error=MalformedReply("OpenAI answered in a shape geri cannot read"))
+    rig.enqueue("gpt", "second", " try")
+    result = await rig.engine.ask(Request("two plus two", max_tokens=8))
+    assert (result.model, result.text, result.cost_micros) == ("gpt", "second try", 0)
+    assert len(rig.providers["gpt"].requests) == 2
 
 
 async def test_unreachable_goes_local_in_a_stream_with_the_notice_first(rig: Rig) -> None:
