@@ -198,9 +198,11 @@ class DaemonServer:
     def _configure_logging(self) -> None:
         if self.own_logging:
             keys = self.state.engine.keys
-            configure(
-                self.settings.logging, self.paths.log_dir, secrets=keys.known, console_level="INFO"
-            )
+            options = self.settings.logging
+            # stderr shows INFO, a line per call among it, unless the settings set a level
+            chosen = "console_level" in options.model_fields_set
+            console = options.console_level if chosen else "INFO"
+            configure(options, self.paths.log_dir, secrets=keys.known, console_level=console)
 
     async def run(self, on_ready: Callable[[Listening], None] | None = None) -> None:
         self._configure_logging()

@@ -184,7 +184,9 @@ class Logging(_Section):
     )
     level: LevelName = Field("INFO", description="Least severe level written to the log file.")
     console_level: LevelName = Field(
-        "WARNING", description="Least severe level shown on stderr (the daemon shows INFO)."
+        "WARNING",
+        description="Least severe level shown on stderr. The daemon shows INFO, a line per "
+        "call among it, unless this is set.",
     )
     levels: dict[str, LevelName] = Field(
         default_factory=dict,

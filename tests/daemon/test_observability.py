@@ -122,3 +122,43 @@ async def test_the_daemons_log_follows_its_settings(paths: Paths, tmp_path: Path
         for handler in list(logging.getLogger("geri").handlers):
             logging.getLogger("geri").removeHandler(handler)
             handler.close()
+
+
+@pytest.mark.parametrize("console_level", [None, "WARNING"])
+async def test_the_daemon_shows_each_call_on_stderr_unless_its_settings_say_otherwise(
+    paths: Paths, tmp_path: Path, capsys: pytest.CaptureFixture[str], console_level: str | None
+) -> None:
+    import logging
+
+    from geri.daemon.server import DaemonServer
+    from geri.engine import Engine
+    from geri.store import open_store
+    from tests.daemon.test_daemon import Gated
+
+    settings = settings_with(tmp_path)
+    if console_level is not None:
+        quieter = settings.logging.model_copy(update={"console_level": console_level})
+        settings = settings.model_copy(update={"logging": quieter})
+    engine = Engine(settings, open_store(paths.database), providers=Gated)
+    server = DaemonServer(paths, settings, engine, own_logging=True)
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(server.run(on_ready=lambda up: ready.set_result(up.address)))
+    try:
+        address = await asyncio.wait_for(ready, 20)
+        async with DaemonClient(DaemonAddress(address)) as client:
+            await client.ask(Request("hello"))
+    finally:
+        server.stopping.set()
+        await task
+        for handler in list(logging.getLogger("geri").handlers):
+            logging.getLogger("geri").removeHandler(handler)
+            handler.close()
+    shown = capsys.readouterr().err
+    logged = (paths.log_dir / "geri.log").read_text()
+    assert "ok echo in" in logged  # the file keeps every call either way
+    if console_level is None:
+        assert "listening on" in shown
+        assert "ok echo in" in shown
+    else:
+        assert "ok echo in" not in shown
+        assert "listening on" not in shown  # INFO, below the level asked for
