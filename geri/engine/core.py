@@ -437,8 +437,9 @@ class Engine(Steps, FrontDoor):
         record, answer, finish = call.outcome(self._clock(), failure, cached)
         if call.anomaly:
             self._usage_anomaly(call, record)
-        # shielded: a cancelled caller must still settle its reservation and leave its record
-        alerts = await asyncio.shield(self._writer.submit((record, call.hold, call.key, answer)))
+        # queued before the wait: a caller cancelled while it waits still settles its
+        # reservation and leaves its record
+        alerts = await self._writer.submit((record, call.hold, call.key, answer))
         call.hold = None
         self.metrics.observe(record)
         for alert in alerts:

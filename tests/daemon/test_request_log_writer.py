@@ -121,3 +121,28 @@ async def test_calls_that_end_together_share_a_write_and_a_bad_one_fails_alone()
     # A few transactions, not one per call: the queued calls share one, and the bad row is
     # found by bisecting it (at most 2·log2(40) ≈ 11 more runs), not by retrying each call.
     assert writer.batches <= 16
+
+
+async def test_a_caller_that_stops_waiting_still_has_its_row_written() -> None:
+    written: list[int] = []
+    gate = threading.Event()
+
+    def write(items: list[int]) -> list[int]:
+        gate.wait(5)
+        written.extend(items)
+        return items
+
+    writer: GroupWriter[int, int] = GroupWriter(write)
+    try:
+        waiting = asyncio.ensure_future(writer.submit(1))
+        other = asyncio.ensure_future(writer.submit(2))
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # the caller gives up (a client went away) while its row is queued
+        gate.set()
+        assert await other == 2
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    finally:
+        writer.close()
+    assert sorted(written) == [1, 2]
+    assert writer.batches <= 2
