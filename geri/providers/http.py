@@ -13,6 +13,11 @@ that CPU on every cloud call.
 
 A stream counts as complete only when the provider's own end marker arrived; a connection that
 closes early is an error, never a silently shortened answer.
+
+Redirects are not followed, as the official SDKs do not follow them: a redirected request would
+carry the prompt, and a key in any header but `Authorization` (which is all aiohttp drops on a
+change of host), to an address the user never chose. A 3xx answer is a `BadRequest` naming the
+address, for the user to put in `base_url` if it is right.
 """
 
 from __future__ import annotations
@@ -269,9 +274,10 @@ class HttpProvider(ABC):
                 json=self.build_payload(request, stream=False),
                 headers=self.headers(key),
                 timeout=self._read_timeout,
+                allow_redirects=False,
             ) as response:
                 body = await self._body(response)
-            if response.status >= 400:
+            if response.status >= 300:
                 raise self._status_error(response, body.decode("utf-8", "replace"), key)
             try:
                 data = json.loads(body)
@@ -310,8 +316,9 @@ class HttpProvider(ABC):
                 json=self.build_payload(request, stream=True),
                 headers=self.headers(key),
                 timeout=self._idle_timeout,
+                allow_redirects=False,
             ) as response:
-                if response.status >= 400:
+                if response.status >= 300:
                     body = (await self._body(response)).decode("utf-8", "replace")
                     raise self._status_error(response, body, key)
                 async for event in self._events(response):
@@ -370,12 +377,15 @@ class HttpProvider(ABC):
     async def _list_models(self, key: str | None) -> None:
         try:
             async with self._context.http().get(
-                self.models_endpoint(), headers=self.headers(key), timeout=self._read_timeout
+                self.models_endpoint(),
+                headers=self.headers(key),
+                timeout=self._read_timeout,
+                allow_redirects=False,
             ) as response:
                 body = await self._body(response)
         except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, key, streaming=False) from exc
-        if response.status >= 400:
+        if response.status >= 300:
             raise self._status_error(response, body.decode("utf-8", "replace"), key)
 
     async def count_tokens(self, text: str) -> int:
@@ -405,6 +415,13 @@ class HttpProvider(ABC):
         self, response: aiohttp.ClientResponse, body: str, key: str | None
     ) -> ProviderError:
         secrets = [key, *self._context.keys.known()]
+        if response.status < 400:  # not followed (see the module's docstring)
+            to = redact(response.headers.get("location", "no address"), secrets)[:200]
+            return BadRequest(
+                f"{self._label} answered {response.status}, a redirect to {to}. geri does not "
+                "follow redirects, so that the prompt and the key go only to the base_url in "
+                "the settings: if that address is the right one, set base_url to it."
+            )
         message = error_message(body, lambda text: redact(text, secrets))
         return error_for_status(
             response.status,

@@ -209,9 +209,13 @@ class OpenAIProvider(HttpProvider):
         reply without a count)."""
         limit = timeouts(min(COUNT_TIMEOUT, self._read_seconds), self._connect_seconds)
         async with self._context.http().post(
-            url, json=body, headers=self.headers(self._key()), timeout=limit
+            url,
+            json=body,
+            headers=self.headers(self._key()),
+            timeout=limit,
+            allow_redirects=False,  # as every call: see geri.providers.http
         ) as response:
-            if response.status >= 400:
+            if response.status >= 300:
                 return None
             reply = await self._body(response)
         try:

@@ -18,6 +18,7 @@ import pytest
 from geri.engine import Engine
 from geri.errors import (
     AuthError,
+    BadRequest,
     IncompleteAnswer,
     MissingKey,
     ProviderTimeout,
@@ -471,3 +472,36 @@ async def test_the_session_honours_a_proxy_from_the_environment_only_when_one_is
     finally:
         await plain.close()
         await proxied.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(
+    case: Case, server: MockServer, rig: Rig, status: int, streamed: bool
+) -> None:
+    # an upstream (or whatever answers at base_url) sends geri elsewhere: following it would
+    # carry the prompt, and the key in any header but Authorization, to a host nobody chose
+    with MockServer() as elsewhere:
+        elsewhere.default = Reply(json=case.ok)
+        location = f"{elsewhere.url}/collect?from=geri"
+        server.add(Reply(status, {"moved": True}, headers={"location": location}))
+        with pytest.raises(BadRequest) as failure:
+            await (rig.stream([]) if streamed else rig.ask())
+        assert elsewhere.requests == []
+    message = str(failure.value)
+    assert f"answered {status}, a redirect to {location}" in message
+    assert "base_url" in message
+    assert len(server.requests) == 1  # not retried: a redirect will not go away by itself
+    [row] = rig.engine.store.recent_requests()
+    assert row.status == "error"
+
+
+async def test_a_key_check_is_not_redirected_either(
+    case: Case, server: MockServer, rig: Rig
+) -> None:
+    with MockServer() as elsewhere:
+        elsewhere.default = Reply(json={"data": []})
+        server.add(Reply(307, {}, headers={"location": f"{elsewhere.url}/models"}))
+        with pytest.raises(BadRequest, match="a redirect to"):
+            await rig.engine.verify_key(case.provider, KEY)
+        assert elsewhere.requests == []

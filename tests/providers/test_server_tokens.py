@@ -179,3 +179,22 @@ async def test_a_server_that_hangs_on_counting_is_asked_once(tmp_path: Path) -> 
             second = await streamed(geri, Request("Capital of Spain?", model="lan"))
         assert first.text == second.text == ANSWER
         assert len(tokenize_calls(server)) == 1
+
+
+async def test_a_tokenizer_that_redirects_is_not_followed(tmp_path: Path) -> None:
+    """geri follows no redirect with a request that may carry a key (see the cloud providers'
+    test): a tokenize endpoint that points elsewhere counts as no tokenizer at all."""
+    with MockServer() as elsewhere, MockServer() as server:
+        elsewhere.default = lambda seen: llama_server(seen) or Reply(404)
+
+        def reply(seen: Seen) -> Reply:
+            if seen.path == "/v1/chat/completions":
+                return Reply(events=STREAM)
+            return Reply(307, {}, headers={"location": elsewhere.url + seen.path})
+
+        server.default = reply
+        async with engine(server, tmp_path) as geri:
+            result = await streamed(geri, Request("What is the capital?", model="lan"))
+        assert elsewhere.requests == []
+    assert result.usage.output_tokens == estimate_tokens(ANSWER)  # geri's own estimate
+    assert len(tokenize_calls(server)) == 3  # asked each way once
