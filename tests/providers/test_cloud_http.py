@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from geri.errors import (
     AuthError,
     BadRequest,
     IncompleteAnswer,
+    MalformedReply,
     MissingKey,
     ProviderTimeout,
     Unavailable,
@@ -505,3 +507,22 @@ async def test_a_key_check_is_not_redirected_either(
         with pytest.raises(BadRequest, match="a redirect to"):
             await rig.engine.verify_key(case.provider, KEY)
         assert elsewhere.requests == []
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_compressed_bomb_is_cut_off_as_it_expands(
+    server: MockServer, tmp_path: Path, streamed: bool
+) -> None:
+    # 256 MiB of zeros in 0.25 MB of gzip: aiohttp inflates it as it arrives, and the limits on
+    # a reply and on a line apply to what it inflates to, not to the bytes on the wire
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(squeeze.compress(bytes(2**24)) for _ in range(16)) + squeeze.flush()
+    assert len(bomb) < 2**20
+    kind = "text/event-stream" if streamed else "application/json"
+    server.add(Reply(body=bomb, headers={"content-encoding": "gzip", "content-type": kind}))
+    rig = make_rig(CASES[0], server, tmp_path, max_attempts=1)
+    try:
+        with pytest.raises(MalformedReply, match=r"more than 64 MB|one line passed"):
+            await (rig.stream([]) if streamed else rig.ask())
+    finally:
+        await rig.engine.aclose()
