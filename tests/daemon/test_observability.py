@@ -1,10 +1,13 @@
-"""The daemon's metrics (StatsService, Prometheus text) and trace ids across gRPC."""
+"""The daemon's metrics (StatsService, Prometheus text), trace ids across gRPC, and its own log."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -12,6 +15,7 @@ import pytest
 
 from geri.logs import TRACE_METADATA
 from geri.paths import Paths
+from geri.settings import Settings
 from geri.types import Request
 from geri.wire import DaemonAddress
 from geri.wire._pb.geri.v1 import stats_pb2, stats_pb2_grpc
@@ -85,22 +89,33 @@ async def test_the_callers_trace_id_follows_the_request(daemon: Running) -> None
     assert len(too_long.trace_id) == 16  # not taken: a new one is made
 
 
-async def test_the_daemons_log_follows_its_settings(paths: Paths, tmp_path: Path) -> None:
-    import json
-    import logging
-
+@asynccontextmanager
+async def logging_daemon(paths: Paths, settings: Settings) -> AsyncIterator[str]:
+    """A daemon that sets up this process's logging as `geri daemon` does; its address. The
+    logging is taken down after, so later tests log as before."""
     from geri.daemon.server import DaemonServer
     from geri.engine import Engine
     from geri.store import open_store
-    from tests.daemon.test_daemon import Gated, _until
+    from tests.daemon.test_daemon import Gated
 
-    settings = settings_with(tmp_path)
     engine = Engine(settings, open_store(paths.database), providers=Gated)
     server = DaemonServer(paths, settings, engine, own_logging=True)
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(server.run(on_ready=lambda up: ready.set_result(up.address)))
     try:
-        await asyncio.wait_for(ready, 20)
+        yield await asyncio.wait_for(ready, 20)
+    finally:
+        server.stopping.set()
+        await task
+        for handler in list(logging.getLogger("geri").handlers):
+            logging.getLogger("geri").removeHandler(handler)
+            handler.close()
+
+
+async def test_the_daemons_log_follows_its_settings(paths: Paths, tmp_path: Path) -> None:
+    from tests.daemon.test_daemon import _until
+
+    async with logging_daemon(paths, settings_with(tmp_path)):
         log_file = paths.log_dir / "geri.log"
         assert " INFO " in log_file.read_text()  # human lines to begin with
         paths.config_dir.mkdir(parents=True, exist_ok=True)
@@ -116,43 +131,21 @@ async def test_the_daemons_log_follows_its_settings(paths: Paths, tmp_path: Path
         await _until(lambda: log_file.read_text().rstrip().endswith("}"))
         last = json.loads(log_file.read_text().splitlines()[-1])
         assert last["message"].startswith("settings reloaded")
-    finally:
-        server.stopping.set()
-        await task
-        for handler in list(logging.getLogger("geri").handlers):
-            logging.getLogger("geri").removeHandler(handler)
-            handler.close()
 
 
 @pytest.mark.parametrize("console_level", [None, "WARNING"])
 async def test_the_daemon_shows_each_call_on_stderr_unless_its_settings_say_otherwise(
     paths: Paths, tmp_path: Path, capsys: pytest.CaptureFixture[str], console_level: str | None
 ) -> None:
-    import logging
-
-    from geri.daemon.server import DaemonServer
-    from geri.engine import Engine
-    from geri.store import open_store
-    from tests.daemon.test_daemon import Gated
-
     settings = settings_with(tmp_path)
     if console_level is not None:
         quieter = settings.logging.model_copy(update={"console_level": console_level})
         settings = settings.model_copy(update={"logging": quieter})
-    engine = Engine(settings, open_store(paths.database), providers=Gated)
-    server = DaemonServer(paths, settings, engine, own_logging=True)
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(server.run(on_ready=lambda up: ready.set_result(up.address)))
-    try:
-        address = await asyncio.wait_for(ready, 20)
-        async with DaemonClient(DaemonAddress(address)) as client:
-            await client.ask(Request("hello"))
-    finally:
-        server.stopping.set()
-        await task
-        for handler in list(logging.getLogger("geri").handlers):
-            logging.getLogger("geri").removeHandler(handler)
-            handler.close()
+    async with (
+        logging_daemon(paths, settings) as address,
+        DaemonClient(DaemonAddress(address)) as client,
+    ):
+        await client.ask(Request("hello"))
     shown = capsys.readouterr().err
     logged = (paths.log_dir / "geri.log").read_text()
     assert "ok echo in" in logged  # the file keeps every call either way
