@@ -114,7 +114,7 @@ class Call:
         )
         usage, cost, self.anomaly = billed.usage, billed.cost_micros, billed.anomaly
         self.reasoning, self.estimated = usage.reasoning_tokens, usage.estimated
-        if isinstance(failure, MalformedReply) and reserved > cost:  # what it billed is unknown
+        if billed_unread(self, failure) and reserved > cost:  # what it billed is unknown
             cost, self.anomaly = reserved, "a reply geri could not read"
         if cached:
             usage, cost, self.anomaly = cached.usage, 0, None
@@ -167,7 +167,7 @@ class Call:
         )
 
 
-def billed_unread(call: Call, failure: BaseException) -> bool:
+def billed_unread(call: Call, failure: BaseException | None) -> bool:
     """Whether `failure` is a reply that may have been billed but could not be read, on a call
     that holds money for it: charged its reservation, and never retried on it."""
     return (
