@@ -38,6 +38,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geri import errors
 from geri.prompt.structured import JSON_OBJECT, schema_text
@@ -102,7 +103,7 @@ def build_app(
     max_bytes: int,
     inflight: InFlight | None = None,
     metrics: Callable[[], str] | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The ASGI app; `token`, when set, is required as `Authorization: Bearer`."""
 
     def authorised(request: HttpRequest) -> bool:
@@ -192,7 +193,25 @@ def build_app(
     ]
     if metrics is not None:
         routes.append(Route("/metrics", guarded(prometheus), methods=["GET"]))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    return app if inflight is None else _Counted(app, inflight)
+
+
+class _Counted:
+    """ASGI: each call to the API's work routes counted in flight until its response has been
+    sent in full (a stream included), so that a stop drains HTTP calls with the gRPC ones."""
+
+    WATCHERS = ("/healthz", "/metrics")
+
+    def __init__(self, app: ASGIApp, inflight: InFlight) -> None:
+        self.app, self.inflight = app, inflight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.WATCHERS:
+            await self.app(scope, receive, send)
+            return
+        with self.inflight.counting():
+            await self.app(scope, receive, send)
 
 
 async def read_json(request: HttpRequest, max_bytes: int) -> dict[str, Any]:
@@ -481,7 +500,7 @@ class HttpServer:
     """uvicorn serving `app` in the running event loop, without its own signal handling (the
     daemon's handles SIGTERM and stops this with the rest)."""
 
-    def __init__(self, app: Starlette, host: str, port: int, *, drain: float = 30.0) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         import socket
 
         import uvicorn
@@ -510,9 +529,6 @@ class HttpServer:
             log_config=None,
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=round(
-                drain
-            ),  # requests in flight get the drain time, no more
         )
         self._server = Quiet(config)
         self._task: asyncio.Task[None] | None = None
@@ -528,7 +544,10 @@ class HttpServer:
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop listening, then end every request still running after `grace` seconds."""
+        # typed int by uvicorn, and given to asyncio.wait_for, which takes any number of seconds
+        self._server.config.timeout_graceful_shutdown = grace  # type: ignore[assignment]
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):

@@ -2,15 +2,19 @@
 
 grpc's own graceful stop waits for every open call, and a load balancer's health `Watch` stream
 never ends by itself: a daemon told to stop would wait out its whole drain time for a call that
-does no work. `InFlight` counts the calls that do work (everything but health and reflection);
-on shutdown the daemon refuses new ones (UNAVAILABLE, "shutting down"), waits until the count is
-zero or the drain time has passed, and only then stops the server, which ends the watchers.
+does no work. `InFlight` counts the calls that do work (everything but health and reflection),
+on gRPC through its interceptor and on the HTTP API through `counting` (`daemon/http.py`, for the
+whole response, a stream included). On shutdown the daemon refuses new ones on both (UNAVAILABLE
+or 503, "shutting down"), waits until the count is zero or the drain time has passed, and only
+then stops the servers, which ends the watchers. One count for both APIs is one drain time for
+both: draining one and then the other would let a stop take twice `daemon.drain_seconds`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -45,6 +49,15 @@ class InFlight(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except TimeoutError:
             return False
         return True
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count the work done inside (an HTTP call) as a call in flight."""
+        self._enter()
+        try:
+            yield
+        finally:
+            self._leave()
 
     def _enter(self) -> None:
         self.count += 1

@@ -8,7 +8,8 @@ watched: a valid change is applied to the next requests without a restart, an in
 logged and ignored. Every `routing.health_interval` seconds it asks the peers for their models
 and probes every model, which keeps routing's reliability and the LAN registry current.
 On SIGTERM (or SIGINT) health turns NOT_SERVING, new calls are refused, and calls in flight
-get `daemon.drain_seconds` to finish before the engine closes.
+on gRPC and HTTP together get `daemon.drain_seconds` to finish; those still running then are
+cut (and logged as cancelled) before the engine closes.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ if TYPE_CHECKING:
     from geri.daemon.http import HttpServer
 
 log = logging.getLogger("geri.daemon")
+# how long calls cut at the end of the drain may take to settle their reservation and queue
+# their row, which is quick: they only reach the request log's writer
+SETTLE_CUT_SECONDS = 5.0
 SERVICES = (
     wolf_pb2.DESCRIPTOR.services_by_name["WolfService"].full_name,
     vision_pb2.DESCRIPTOR.services_by_name["VisionService"].full_name,
@@ -260,11 +264,14 @@ class DaemonServer:
         await self.health.enter_graceful_shutdown()
         if self.metrics_server is not None:
             self.metrics_server.close()
-        # work in flight gets the drain time; health watchers and reflection streams do not
-        await self.inflight.drained(self.settings.daemon.drain_seconds)
+        # work in flight on either API gets the drain time; health watchers, reflection
+        # streams and idle connections do not
+        drained = await self.inflight.drained(self.settings.daemon.drain_seconds)
         if self.http_server is not None:
             await self.http_server.stop()
         await self.server.stop(0)
+        if not drained:  # the calls just cut are still settling their budget and their row
+            await self.inflight.drained(SETTLE_CUT_SECONDS)
         await self.state.engine.aclose()
         with contextlib.suppress(OSError):
             self.paths.daemon_state.unlink()
@@ -313,9 +320,7 @@ class DaemonServer:
             inflight=self.inflight,
             metrics=self.state.engine.metrics.prometheus,
         )
-        self.http_server = HttpServer(
-            app, options.host, options.http_port or 0, drain=options.drain_seconds
-        )
+        self.http_server = HttpServer(app, options.host, options.http_port or 0)
         return await self.http_server.start()
 
     def _write_state(self, listening: Listening) -> None:

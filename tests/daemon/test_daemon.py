@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import stat
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -283,6 +285,42 @@ async def test_graceful_shutdown_drains_in_flight_calls(daemon: Running) -> None
     with pytest.raises(grpc.aio.AioRpcError):
         await daemon.wolf.ProcessPrompt(ask("too late"), timeout=2)
     assert not (daemon.server.paths.data_dir / "daemon.json").exists()
+
+
+async def test_calls_in_flight_on_both_apis_share_one_drain_time(
+    paths: Paths, tmp_path: Path
+) -> None:
+    """A stop gives every call in flight, gRPC and HTTP alike, `drain_seconds` in all (not
+    one drain after the other), refuses new ones on both APIs meanwhile, and logs the calls
+    it had to cut."""
+    drain = 2.0
+    running = await start(paths, settings_with(tmp_path, drain_seconds=drain, http_port=0))
+    listening = running.server.listening
+    assert listening is not None
+    url = f"{listening.http}/v1/chat/completions"
+    body = {"model": "echo", "messages": [{"role": "user", "content": "over http"}]}
+    Gated.gate.clear()  # neither call will finish by itself
+    async with httpx.AsyncClient(timeout=30) as client:
+        over_grpc = asyncio.ensure_future(running.wolf.ProcessPrompt(ask("over grpc")))
+        over_http = asyncio.ensure_future(client.post(url, json=body))
+        await _until(lambda: len(Gated.order) == 2)
+        started = asyncio.get_running_loop().time()
+        running.server.stopping.set()
+        await _until(lambda: running.server.inflight.closing)
+        refused = await client.post(url, json=body)
+        assert refused.status_code == 503, refused.text
+        await running.task
+        took = asyncio.get_running_loop().time() - started
+        with pytest.raises(grpc.aio.AioRpcError):
+            await over_grpc
+        with contextlib.suppress(httpx.HTTPError):
+            assert (await over_http).status_code >= 500
+    await running.channel.close()
+    assert drain <= took < drain + 1.0  # the drain time once, not once per API
+    store = open_store(paths.database)
+    statuses = [r.status for r in store.recent_requests()]
+    store.close()
+    assert statuses == ["cancelled", "cancelled"]  # both cut, neither lost
 
 
 async def test_settings_are_reloaded_without_a_restart(daemon: Running, paths: Paths) -> None:
