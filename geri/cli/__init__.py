@@ -1,9 +1,10 @@
 """The `geri` command line: a thin layer of parse -> engine call -> render.
 
 `main` is the console script. It turns any `GeriError` into a one-line message on stderr and
-its exit code, so a user's mistake never ends in a traceback. Command modules import the engine
-inside their functions: `geri --help` and `geri --version` stay fast and load no model runtime,
-HTTP or gRPC library.
+its exit code, so a user's mistake never ends in a traceback, and it stops on SIGTERM as on
+Ctrl-C (`stopping.py`), so a call in flight is still logged and settled. Command modules import
+the engine inside their functions: `geri --help` and `geri --version` stay fast and load no
+model runtime, HTTP or gRPC library.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # pydantic looks for plugins among every installed distribution's entry points the first
     # time a model is built (15-20 ms of every command); geri's own process has none to load
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from geri.cli import stopping
     from geri.cli.app import command
 
+    stopping.install()  # SIGTERM stops a command as Ctrl-C does: calls in flight are logged
     try:
         _utf8(args)
         command()(args=args, prog_name="geri")
@@ -49,3 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         render.error(str(exc))
         sys.exit(exc.exit_code)
+    except SystemExit:
+        if stopping.terminated():  # however the command ended once told to stop
+            sys.exit(stopping.TERMINATED)
+        raise

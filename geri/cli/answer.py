@@ -11,7 +11,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from geri.cli import render
+from geri.cli import render, stopping
 from geri.types import REFUSED, Chunk, Request, Result
 
 if TYPE_CHECKING:
@@ -137,5 +137,6 @@ def answer_here_or_in_daemon(
 
         return asyncio.run(via_daemon())
     except KeyboardInterrupt:
-        render.notice("\nInterrupted; the call is logged as cancelled (see 'geri logs').")
-        sys.exit(130)
+        how = "Terminated" if stopping.terminated() else "Interrupted"
+        render.notice(f"\n{how}; the call is logged as cancelled (see 'geri logs').")
+        sys.exit(stopping.exit_code())

@@ -48,7 +48,8 @@ def test_version_prints_the_package_version() -> None:
 
 def test_help_lists_every_command_and_imports_none_of_them() -> None:
     """`geri --help` names each command with its summary from the table in geri/cli/app.py,
-    without importing a command module or rich: it costs Python, Typer and that file."""
+    without importing a command module or rich: it costs Python, Typer, that file and the
+    SIGTERM handler (`stopping.py`, the standard library's signal module)."""
     from geri.cli.app import COMMANDS
 
     probe = (
@@ -68,7 +69,7 @@ def test_help_lists_every_command_and_imports_none_of_them() -> None:
     for name, entry in COMMANDS.items():
         assert f"{name}  " in listed, name
         assert entry.summary in listed, name
-    assert proc.stdout.strip().endswith("LOADED: geri.cli.app"), proc.stdout
+    assert proc.stdout.strip().endswith("LOADED: geri.cli.app,geri.cli.stopping"), proc.stdout
 
 
 def test_a_command_writing_to_a_pipe_never_imports_rich(tmp_path: Path) -> None:
