@@ -19,8 +19,12 @@ from typing import Any
 
 import grpc
 
+from geri.errors import Unavailable
+from geri.wire.convert import status_of
+
 WATCHERS = ("/grpc.health.", "/grpc.reflection.")
 CLOSING = "The daemon is shutting down; retry on another instance or once it is back."
+TRAILERS = status_of(Unavailable(CLOSING))[1]
 
 
 class InFlight(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -72,8 +76,8 @@ class InFlight(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         """`handler` with its calls counted (and refused once closing)."""
 
         async def admitted(context: grpc.aio.ServicerContext) -> None:
-            if self.closing:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, CLOSING)
+            if self.closing:  # named as geri's, so clients tell it from a broken connection
+                await context.abort(grpc.StatusCode.UNAVAILABLE, CLOSING, TRAILERS)
             self._enter()
 
         def whole(behaviour: Any) -> Any:

@@ -20,6 +20,7 @@ from geri.wire import DaemonAddress
 from geri.wire._pb.geri.v1 import wolf_pb2 as pb
 from geri.wire._pb.geri.v1 import wolf_pb2_grpc
 from geri.wire.convert import (
+    ERROR_TRAILER,
     error_from_status,
     model_from_proto,
     notice_from_proto,
@@ -103,10 +104,17 @@ class DaemonClient:
 
     def _error(self, exc: grpc.aio.AioRpcError) -> GeriError:
         details = exc.details() or ""
-        if exc.code() == grpc.StatusCode.UNAVAILABLE and "connect" in details.lower():
-            return Unavailable(
-                f"The daemon at {self.daemon.address} does not answer; start it with "
-                "'geri daemon', or use --no-daemon."
-            )
         trailers = tuple(exc.trailing_metadata() or ())
+        from_daemon = any(key == ERROR_TRAILER for key, _ in trailers)
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and not from_daemon:
+            if "connect" in details.lower():
+                return Unavailable(
+                    f"The daemon at {self.daemon.address} does not answer; start it with "
+                    "'geri daemon', or use --no-daemon."
+                )
+            # the transport's words ("Socket closed"): the daemon went away mid-call
+            return Unavailable(
+                f"The connection to the daemon at {self.daemon.address} broke ({details}); it "
+                "may have stopped. Ask again, or use --no-daemon."
+            )
         return error_from_status(exc.code(), details, trailers)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_geri
+from tests.conftest import REPO, geri_env, run_geri
 
 QUESTION = "The secret word is banana. What is the secret word? Answer in one sentence."
 
@@ -84,3 +84,33 @@ def test_status_and_stop(daemon: subprocess.Popen[bytes], geri_home: Path) -> No
     assert "No daemon is running" in after.stdout
     # with no daemon, ask answers in-process again
     assert run_geri("ask", "hi", "-m", "smol", "--max-tokens", "4", home=geri_home).returncode == 0
+
+
+def test_a_daemon_that_dies_mid_answer_is_a_clear_error(
+    daemon: subprocess.Popen[bytes], geri_home: Path
+) -> None:
+    """The daemon killed while it streams an answer: the text so far stays on stdout, and the
+    error says the connection broke and what to do, not the transport's bare words."""
+    story = "Write a long story about a lighthouse keeper."
+    ask = [sys.executable, "-m", "geri", "ask", story, "-m", "smol", "-t", "0"]
+    proc = subprocess.Popen(
+        [*ask, "--max-tokens", "2000"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=geri_env(geri_home),
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        shown = proc.stdout.read(100)  # the daemon is answering
+        daemon.kill()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    said = err.decode()
+    assert proc.returncode == 1, said
+    assert "Traceback" not in said
+    assert "The connection to the daemon" in said
+    assert "--no-daemon" in said
+    assert len(shown) == 100  # the answer so far was written before the daemon died

@@ -23,9 +23,11 @@ from geri.providers import ProviderContext
 from geri.providers.gguf import read_gguf
 from geri.settings import Daemon, LocalModel, Network, Settings
 from geri.store import open_store
-from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Usage
+from geri.types import ChatRequest, Chunk, Completion, Message, ModelInfo, Request, Usage
+from geri.wire import DaemonAddress
 from geri.wire._pb.geri.v1 import wolf_pb2 as pb
 from geri.wire._pb.geri.v1 import wolf_pb2_grpc
+from geri.wire.client import DaemonClient
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -309,6 +311,9 @@ async def test_calls_in_flight_on_both_apis_share_one_drain_time(
         await _until(lambda: running.server.inflight.closing)
         refused = await client.post(url, json=body)
         assert refused.status_code == 503, refused.text
+        async with DaemonClient(DaemonAddress(running.address)) as over_grpc_too:
+            with pytest.raises(Unavailable, match="^The daemon is shutting down"):
+                await over_grpc_too.ask(Request("too late"))
         await running.task
         took = asyncio.get_running_loop().time() - started
         with pytest.raises(grpc.aio.AioRpcError):
