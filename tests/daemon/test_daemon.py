@@ -312,7 +312,7 @@ async def test_calls_in_flight_on_both_apis_share_one_drain_time(
         refused = await client.post(url, json=body)
         assert refused.status_code == 503, refused.text
         async with DaemonClient(DaemonAddress(running.address)) as over_grpc_too:
-            with pytest.raises(Unavailable, match="^The daemon is shutting down"):
+            with pytest.raises(Unavailable, match=r"^The daemon is shutting down"):
                 await over_grpc_too.ask(Request("too late"))
         await running.task
         took = asyncio.get_running_loop().time() - started
