@@ -105,7 +105,7 @@ class ContextReport:
         )
 
 
-NoticeKind = Literal["fallback", "budget_alert", "budget_reset", "usage_anomaly"]
+NoticeKind = Literal["fallback", "budget_alert", "budget_reset", "usage_anomaly", "unlogged"]
 Period = Literal["daily", "weekly", "monthly"]  # of a budget
 
 

@@ -46,7 +46,7 @@ from geri.engine.requests import (
 )
 from geri.engine.steps import Steps
 from geri.engine.writer import GroupWriter
-from geri.errors import GeriError, InputError
+from geri.errors import GeriError, InputError, StoreError
 from geri.keys import KeyStore
 from geri.logs import TRACE_ID
 from geri.prompt import build_messages
@@ -439,7 +439,12 @@ class Engine(Steps, FrontDoor):
             self._usage_anomaly(call, record)
         # queued before the wait: a caller cancelled while it waits still settles its
         # reservation and leaves its record
-        alerts = await self._writer.submit((record, call.hold, call.key, answer))
+        try:
+            alerts = await self._writer.submit((record, call.hold, call.key, answer))
+        except StoreError as exc:
+            alerts = []
+            if failure is None:  # else the failure is what the caller must hear about
+                self._unlogged(call, exc)
         call.hold = None
         self.metrics.observe(record)
         for alert in alerts:
@@ -463,6 +468,22 @@ class Engine(Steps, FrontDoor):
                 call.produced = await counter.text("".join(call.parts))
         except (TimeoutError, GeriError):
             pass  # the estimate, which errs high, stands
+
+    def _unlogged(self, call: Call, error: StoreError) -> None:
+        """Say that `call` was answered but could not be logged (a full disk, say).
+
+        The answer is the caller's all the same: it was generated, and perhaps paid for, and
+        withholding it would lose it without unspending anything. Its reservation, if it had
+        one, stays in the ledger until `budgets.reservation_timeout`; the next priced call
+        needs the store to reserve, so it fails before anything is spent.
+        """
+        message = (
+            f"This answer is not in the request log, and its cost is not settled in the "
+            f"budget, because the store could not be written: {error}"
+        )
+        call.notices.append(Notice("unlogged", message))
+        if self.notifier.enabled:
+            self.notifier.send(call.notices[-1])
 
     def _usage_anomaly(self, call: Call, record: RequestRecord) -> None:
         """Say that `call`'s reported usage was not believed, and what was charged instead."""

@@ -120,6 +120,7 @@ KINDS: dict[str, NoticeKind] = {
     "budget_alert": "budget_alert",
     "budget_reset": "budget_reset",
     "usage_anomaly": "usage_anomaly",
+    "unlogged": "unlogged",
 }
 
 

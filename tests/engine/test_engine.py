@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 
@@ -225,6 +226,55 @@ async def test_a_cancelled_task_still_leaves_its_record(h: Harness) -> None:
         await task
     [record] = h.store.recent_requests()
     assert record.status == "cancelled"
+
+
+def _fill_the_disk(h: Harness) -> Callable[[], None]:
+    """Make the store's SQLite file unable to grow, as on a full disk (SQLite's own
+    SQLITE_FULL, through its page limit); the function returned frees the space again."""
+    connection = h.store._conn  # type: ignore[attr-defined]
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+    return lambda: connection.execute("PRAGMA max_page_count = 4294967294")
+
+
+async def test_an_answer_the_store_cannot_log_still_reaches_the_caller(h: Harness) -> None:
+    """A full disk must not cost the user an answer already generated (and maybe paid for):
+    it arrives with a notice saying it is not logged and why; once there is space again,
+    calls are logged as before."""
+    h.enqueue("warm")
+    await h.engine.ask(Request("the store's tables exist"))
+    free_space = _fill_the_disk(h)
+    long = "word " * 5000  # more than the file's free pages hold
+    h.enqueue(long)
+    whole = await h.engine.ask(Request("one"))
+    h.enqueue(long)
+    async with aclosing(h.engine.stream(Request("two"))) as chunks:
+        streamed = [chunk async for chunk in chunks]
+    assert whole.text == long
+    assert "".join(c.text for c in streamed) == long
+    said = [c.notice for c in streamed if c.notice is not None]
+    for notices in (whole.notices, tuple(said)):
+        [notice] = notices
+        assert notice.kind == "unlogged"
+        assert "database or disk is full" in notice.message
+    assert len(h.store.recent_requests()) == 1  # only the warm-up
+
+    free_space()
+    h.enqueue(long)
+    logged = await h.engine.ask(Request("three"))
+    assert logged.notices == ()
+    assert h.store.recent_requests()[0].id == logged.id
+
+
+async def test_a_failure_the_store_cannot_log_is_still_the_failure_reported(
+    h: Harness,
+) -> None:
+    h.enqueue("warm")
+    await h.engine.ask(Request("the store's tables exist"))
+    _fill_the_disk(h)
+    h.enqueue(error=AuthError("the key was refused " + "x" * 20000))
+    with pytest.raises(AuthError, match="the key was refused"):
+        await h.engine.ask(Request("one"))
 
 
 async def test_the_provider_is_built_once_and_reused(h: Harness) -> None:
