@@ -8,8 +8,8 @@ cache, request log, metrics and trace ids (`x-geri-trace-id`).
 
 The rules are gRPC's: loopback by default, and the daemon's token as `Authorization: Bearer`
 wherever it has one; bodies over `daemon.max_message_mb` are refused before they are read
-whole; a client that disconnects mid-stream cancels its generation. Errors have OpenAI's shape
-(`{"error": {"message", "type", "code"}}`) and status: 400 bad input, 401 no or wrong token,
+whole; a client that disconnects cancels its generation, streamed or not. Errors have OpenAI's
+shape (`{"error": {"message", "type", "code"}}`) and status: 400 bad input, 401 no or wrong token,
 404 unknown model, 413 too large, 429 (with `Retry-After`) when the queue is full or a
 provider throttles, 402 over budget, 503 while draining or when the upstream is down. geri's
 own facts travel as `x-geri-*` response headers (cost, cache hit, trace id, notices) and in
@@ -30,9 +30,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from geri.daemon.servicers import DaemonState
 
 log = logging.getLogger("geri.daemon.http")
+T = TypeVar("T")
+CLIENT_GONE = 499  # nginx's "client closed request": never seen by a client, kept for logs
 STATUS: tuple[tuple[type[errors.GeriError], int, str], ...] = (
     (errors.ModelNotFound, 404, "model_not_found"),
     (errors.InputError, 400, "invalid_request_error"),
@@ -152,8 +154,14 @@ def build_app(
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not streamed:
-            async with state.scheduler.slot(model_id, priority):
-                result = await engine.ask(asked)
+
+            async def answer() -> Result:
+                async with state.scheduler.slot(model_id, priority):
+                    return await engine.ask(asked)
+
+            result = await unless_gone(request, answer())
+            if result is None:  # the client hung up; nobody reads this
+                return Response(status_code=CLIENT_GONE)
             return JSONResponse(
                 completion_json(result, completion_id, created), headers=geri_headers(result)
             )
@@ -212,6 +220,32 @@ class _Counted:
             return
         with self.inflight.counting():
             await self.app(scope, receive, send)
+
+
+async def unless_gone(request: HttpRequest, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None once the client has disconnected, `work` then cancelled.
+
+    A streamed answer notices a client that hangs up when its next chunk cannot be written; a
+    whole one writes nothing until it is done, so without this a client that timed out (and an
+    SDK that then retries) would leave the daemon generating answers nobody reads, holding
+    their place in the queue and the model. Cancelled, the call is logged as such.
+    """
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when this request is cancelled itself (a stop's drain ran out)
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, gone, return_exceptions=True)
+    return task.result() if not task.cancelled() else None
+
+
+async def _disconnected(request: HttpRequest) -> None:
+    """Return when the client disconnects (its body has been read: nothing else can come)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def read_json(request: HttpRequest, max_bytes: int) -> dict[str, Any]:

@@ -193,6 +193,28 @@ def test_a_client_that_disconnects_cancels_its_generation(served: str) -> None:
     assert rows[0]["output_tokens"] < 400
 
 
+def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(served: str) -> None:
+    """A non-streamed call writes nothing until it is done, so only the daemon watching the
+    connection notices a client that timed out; the official SDKs then retry, and each
+    abandoned answer would otherwise run to the end, holding the model."""
+    body = {
+        "model": "smol",
+        "messages": [{"role": "user", "content": "Write a very long story about a lighthouse."}],
+        "max_tokens": 1500,
+        "temperature": 0,
+    }
+    headers = {"x-geri-trace-id": "gave-up-on-whole-1"}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{served}/chat/completions", json=body, headers=headers, timeout=1.5)
+    deadline = time.monotonic() + 30
+    rows: list[dict[str, Any]] = []
+    while not rows and time.monotonic() < deadline:
+        rows = [r for r in logs(served) if r["trace_id"] == "gave-up-on-whole-1"]
+        time.sleep(0.2)
+    assert [r["status"] for r in rows] == ["cancelled"]
+    assert rows[0]["output_tokens"] < 1500
+
+
 def test_structured_output_with_response_format(served: str) -> None:
     schema = {
         "type": "object",
