@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -223,3 +225,53 @@ def test_a_sqlite_file_removed_under_a_running_store_is_never_written_silently(
     open_store(path).close()  # a new file at the same path: still not the one this store had
     with pytest.raises(StoreError, match="removed or replaced"):
         store.get_state("k")
+
+
+def _drop_connections(postgres_url: str) -> int:
+    """End every connection to `postgres_url`'s database from the server's side, as a restart,
+    a failover or a proxy's idle timeout does; how many there were."""
+    import psycopg
+
+    database = postgres_url.rpartition("/")[2]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return len(ended)
+
+
+def test_a_postgres_store_outlives_its_connection_being_dropped(postgres_url: str) -> None:
+    """The server ends the store's idle connection (a restart, a failover, an idle timeout):
+    the next call reconnects, rather than every call failing until geri is restarted."""
+    store = open_store(postgres_url)
+    try:
+        store.set_state("kept", "yes")
+        assert _drop_connections(postgres_url) == 1
+        assert store.get_state("kept") == "yes"  # read on a new connection
+        store.set_state("written", "after")  # and written
+        assert store.get_state("written") == "after"
+    finally:
+        store.close()
+
+
+def test_a_postgres_call_cut_mid_way_fails_alone(postgres_url: str) -> None:
+    """A connection dropped while a call runs fails that call (whether it was done cannot be
+    known, so it is not repeated); the next call reconnects."""
+    store = open_store(postgres_url)
+    try:
+        sleeping = threading.Thread(target=_drop_connections_soon, args=(postgres_url,))
+        sleeping.start()
+        with pytest.raises(StoreError, match="The PostgreSQL store failed"):
+            store._query("SELECT pg_sleep(5)")  # type: ignore[attr-defined]
+        sleeping.join()
+        store.set_state("next", "works")
+        assert store.get_state("next") == "works"
+    finally:
+        store.close()
+
+
+def _drop_connections_soon(postgres_url: str) -> None:
+    time.sleep(0.5)
+    _drop_connections(postgres_url)
