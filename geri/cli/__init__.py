@@ -1,10 +1,10 @@
 """The `geri` command line: a thin layer of parse -> engine call -> render.
 
 `main` is the console script. It turns any `GeriError` into a one-line message on stderr and
-its exit code, so a user's mistake never ends in a traceback, and it stops on SIGTERM as on
-Ctrl-C (`stopping.py`), so a call in flight is still logged and settled. Command modules import
-the engine inside their functions: `geri --help` and `geri --version` stay fast and load no
-model runtime, HTTP or gRPC library.
+its exit code, so a user's mistake never ends in a traceback, and it stops on SIGTERM and SIGHUP
+as on Ctrl-C (`stopping.py`), so a call in flight is still logged and settled. Command modules
+import the engine inside their functions: `geri --help` and `geri --version` stay fast and load
+no model runtime, HTTP or gRPC library.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from geri.cli import stopping
     from geri.cli.app import command
 
-    stopping.install()  # SIGTERM stops a command as Ctrl-C does: calls in flight are logged
+    stopping.install()  # SIGTERM and SIGHUP stop a command as Ctrl-C does: calls are logged
     try:
         _utf8(args)
         command()(args=args, prog_name="geri")
@@ -54,5 +54,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except SystemExit:
         if stopping.terminated():  # however the command ended once told to stop
-            sys.exit(stopping.TERMINATED)
+            sys.exit(stopping.exit_code())
         raise

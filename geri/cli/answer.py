@@ -137,6 +137,5 @@ def answer_here_or_in_daemon(
 
         return asyncio.run(via_daemon())
     except KeyboardInterrupt:
-        how = "Terminated" if stopping.terminated() else "Interrupted"
-        render.notice(f"\n{how}; the call is logged as cancelled (see 'geri logs').")
+        render.notice(f"\n{stopping.how()}; the call is logged as cancelled (see 'geri logs').")
         sys.exit(stopping.exit_code())

@@ -75,16 +75,21 @@ def test_the_request_appears_in_the_logs(geri: Geri) -> None:
 
 @pytest.mark.parametrize(
     ("stop", "status", "said"),
-    [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, "Terminated")],
-    ids=["ctrl-c", "sigterm"],
+    [
+        (signal.SIGINT, 130, "Interrupted"),
+        (signal.SIGTERM, 143, "Stopped (SIGTERM)"),
+        (signal.SIGHUP, 129, "Stopped (SIGHUP)"),
+    ],
+    ids=["ctrl-c", "sigterm", "sighup"],
 )
 def test_a_stopped_answer_ends_at_once_and_logs_what_was_shown(
     geri: Geri, geri_home: Path, stop: signal.Signals, status: int, said: str
 ) -> None:
-    """Ctrl-C, or SIGTERM as `timeout`, CI runners and service managers send it, in the middle
-    of an answer: geri stops there, says so without a traceback, exits as shells expect (130,
-    143), and the request log keeps the call, cancelled, with its text so far. (Python's default
-    for SIGTERM would end the process on the spot, logging nothing.)"""
+    """Ctrl-C, SIGTERM (as `timeout`, CI runners and service managers send it) or SIGHUP (a
+    closed terminal) in the middle of an answer: geri stops there, says so without a traceback,
+    exits as shells expect (130, 143, 129), and the request log keeps the call, cancelled, with
+    its text so far. (Python's default for SIGTERM and SIGHUP would end the process on the
+    spot, logging nothing.)"""
     story = "Write a long story about a lighthouse keeper."
     proc = subprocess.Popen(
         [sys.executable, "-m", "geri", "ask", story, "-t", "0", "--max-tokens", "2000"],
