@@ -1,4 +1,5 @@
-"""Reading what users hand geri: files and stdin, bounded in size and never blocking on open.
+"""Reading what users hand geri: files and stdin, bounded in size and never blocking on open;
+and JSON from anyone else (`json_loads`).
 
 Only regular files are read (stdin excepted): a device such as /dev/zero never ends, a FIFO
 makes `open` wait for a writer that may never come, and both report a size of 0, so a limit
@@ -11,12 +12,13 @@ input, what is wrong and, for a limit, the setting that raises it.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from geri.errors import InputError
 
@@ -121,3 +123,17 @@ def _size(nbytes: int) -> str:
         if nbytes >= scale:
             return f"{nbytes / scale:g} {unit}"
     return f"{nbytes} bytes"
+
+
+def json_loads(text: str | bytes | bytearray) -> Any:
+    """`json.loads` for JSON from outside (a client, an upstream, a peer, a file): nesting too
+    deep for it is a `ValueError`, like any other bad JSON.
+
+    CPython's decoder recurses once per level and raises `RecursionError` past about a thousand
+    (so does the encoder), which no `except ValueError` catches: a hostile body of a few
+    kilobytes of brackets would escape every handler of bad JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None

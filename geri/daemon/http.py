@@ -41,6 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geri import errors
+from geri.inputs import json_loads
 from geri.prompt.structured import JSON_OBJECT, schema_text
 from geri.redaction import redact
 from geri.types import Chunk, Image, Message, Request, Result
@@ -261,7 +262,7 @@ async def read_json(request: HttpRequest, max_bytes: int) -> dict[str, Any]:
                 413, f"The request is over {max_bytes // 2**20} MiB.", "request_too_large"
             )
     try:
-        data = json.loads(body)
+        data = json_loads(body)
     except ValueError:
         raise ApiError(400, "The body is not JSON.", "invalid_json") from None
     if not isinstance(data, dict):

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from geri.errors import InputError, SchemaMismatch
+from geri.inputs import json_loads
 
 JSON_OBJECT = '{"type":"object"}'  # --json-object, response_format json_object: any object
 MAX_SCHEMA_BYTES = 256 * 1024
@@ -29,11 +30,13 @@ def schema_text(schema: Any, where: str) -> str:
         raise InputError(f"The schema in {where} must be a JSON object (a JSON Schema).")
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
+        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except jsonschema.SchemaError as exc:
         raise InputError(
             f"The schema in {where} is not a valid JSON Schema: {exc.message}."
         ) from None
-    text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:  # both recurse once per level (or more)
+        raise InputError(f"The schema in {where} is nested too deeply.") from None
     if len(text.encode()) > MAX_SCHEMA_BYTES:
         raise InputError(f"The schema in {where} is over {MAX_SCHEMA_BYTES // 1024} KiB.")
     return text
@@ -42,7 +45,7 @@ def schema_text(schema: Any, where: str) -> str:
 def parse_schema(text: str, where: str) -> str:
     """A schema given as JSON text, checked (see `schema_text`)."""
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except ValueError as exc:
         raise InputError(f"The schema in {where} is not JSON: {exc}.") from None
     return schema_text(data, where)
@@ -60,7 +63,7 @@ def check_answer(answer: str, schema: str, model: str, *, cut: bool = False) -> 
     """Raise `SchemaMismatch` unless `answer` is JSON valid against `schema`; `cut` says the
     answer ended at its token limit (then that is the likely reason)."""
     try:
-        data = json.loads(answer)
+        data = json_loads(answer)
     except ValueError:
         why = (
             "the answer reached max_tokens before the JSON was complete: allow more tokens"
@@ -68,7 +71,12 @@ def check_answer(answer: str, schema: str, model: str, *, cut: bool = False) -> 
             else f"its answer is not JSON ({answer[:80]!r}…)"
         )
         raise SchemaMismatch(f"{model} was asked for JSON but {why}.") from None
-    error = next(iter(_validator(schema).iter_errors(data)), None)
+    try:
+        error = next(iter(_validator(schema).iter_errors(data)), None)
+    except RecursionError:  # the validator recurses once per level (or more)
+        raise SchemaMismatch(
+            f"{model}'s answer is nested too deeply to be checked against the schema."
+        ) from None
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(the whole answer)"
         raise SchemaMismatch(

@@ -7,10 +7,10 @@ the HTTP 200, mid-stream, which is mapped to the same error types as an HTTP sta
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from geri.errors import MalformedReply, ProviderError
+from geri.inputs import json_loads
 from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
@@ -106,7 +106,7 @@ def stream_error(error: Any) -> ProviderError:
 def parse_event(data: str) -> Chunk | None:
     """One SSE `data:` payload as a chunk; raises on an `error` event."""
     try:
-        event = json.loads(data)
+        event = json_loads(data)
     except ValueError as exc:
         raise MalformedReply("Unreadable stream event: not JSON") from exc
     kind = event.get("type")

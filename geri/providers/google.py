@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from geri.errors import MalformedReply
+from geri.inputs import json_loads
 from geri.providers.base import reported_usage
 from geri.providers.http import HttpProvider, error_for_status
 from geri.types import ChatRequest, Chunk, Completion, FinishReason, Message, Usage
@@ -102,7 +103,7 @@ def parse_response(data: Any) -> Completion:
 def parse_event(data: str) -> Chunk | None:
     """One SSE `data:` payload (a partial GenerateContentResponse) as a chunk."""
     try:
-        event = json.loads(data)
+        event = json_loads(data)
     except ValueError as exc:
         raise MalformedReply("Unreadable stream event: not JSON") from exc
     if isinstance(event, dict) and isinstance(event.get("error"), dict):

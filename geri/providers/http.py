@@ -23,7 +23,6 @@ address, for the user to put in `base_url` if it is right.
 from __future__ import annotations
 
 import asyncio
-import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -43,6 +42,7 @@ from geri.errors import (
     RateLimited,
     Unavailable,
 )
+from geri.inputs import json_loads
 from geri.prompt.tokens import estimate_tokens
 from geri.providers import sse
 from geri.providers.base import ProviderContext
@@ -133,7 +133,7 @@ def error_message(body: str, clean: Callable[[str], str] = str) -> str:
     'bad key ***'
     """
     try:
-        data = json.loads(body)
+        data = json_loads(body)
     except ValueError:
         return clean(" ".join(body.split()))[:300] or "no details"
     if isinstance(data, list) and data:
@@ -280,7 +280,7 @@ class HttpProvider(ABC):
             if response.status >= 300:
                 raise self._status_error(response, body.decode("utf-8", "replace"), key)
             try:
-                data = json.loads(body)
+                data = json_loads(body)
             except ValueError as exc:
                 raise Unavailable(f"{self._label} sent a reply that is not JSON.") from exc
             return self._read(self.parse_response, data, key)

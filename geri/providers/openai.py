@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from geri.errors import GeriError, MalformedReply
+from geri.inputs import json_loads
 from geri.prompt.tokens import chat_tokens
 from geri.providers.base import reported_usage
 from geri.providers.http import TRANSPORT_ERRORS, HttpProvider, error_for_status, timeouts
@@ -95,7 +96,7 @@ def parse_event(data: str) -> Chunk | None:
     if data == "[DONE]" or not data:
         return None
     try:
-        event = json.loads(data)
+        event = json_loads(data)
     except ValueError as exc:
         raise MalformedReply("Unreadable stream event: not JSON") from exc
     if event.get("error"):
@@ -219,7 +220,7 @@ class OpenAIProvider(HttpProvider):
                 return None
             reply = await self._body(response)
         try:
-            return token_count(json.loads(reply))
+            return token_count(json_loads(reply))
         except ValueError:
             return None
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from geri.inputs import json_loads
 from geri.redaction import redact
 from geri.settings import Peer
 from geri.store.base import HealthCheck
@@ -57,7 +58,7 @@ async def discover(peer: Peer, client: httpx.AsyncClient, key: str | None = None
         response.raise_for_status()
         listed = [
             (str(m["id"]), m.get("max_model_len"))
-            for m in response.json().get("data", [])
+            for m in json_loads(response.content).get("data", [])
             if isinstance(m, dict) and "id" in m
         ]
     except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -90,7 +91,7 @@ async def _served_window(
         response = await client.get(f"{root}/props", headers=headers, timeout=5.0)
         if response.status_code != 200:
             return None
-        return _window(response.json()["default_generation_settings"]["n_ctx"])
+        return _window(json_loads(response.content)["default_generation_settings"]["n_ctx"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return None
 

@@ -11,11 +11,23 @@ from subprocess import CompletedProcess
 import jsonschema
 import pytest
 
+from geri.errors import SchemaMismatch
+from geri.prompt.structured import check_answer
 from geri.providers import google, openai
 from geri.types import ChatRequest, Message
 from tests.mockserver import MockServer, Reply
 
 Geri = Callable[..., CompletedProcess[str]]
+
+
+def _nested_schema(depth: int) -> dict[str, object]:
+    """An array of arrays, `depth` levels deep: a valid JSON Schema, if an absurd one."""
+    schema: dict[str, object] = {"type": "array"}
+    for _ in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
 # what llama.cpp's schema-to-grammar conversion can express (it does not bound numbers: a
 # "maximum" is still enforced, by the validation after the answer; see the mismatch test)
 PERSON = {
@@ -109,7 +121,10 @@ def test_an_answer_that_does_not_follow_the_schema_is_an_error(
         ("[1, 2", "not JSON"),
         ('{"type": "nonsense"}', "not a valid JSON Schema"),
         ("[]", "must be a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # beyond the JSON decoder
+        (json.dumps(_nested_schema(400)), "nested too deeply"),  # beyond the meta-schema check
     ],
+    ids=["not-json", "not-a-schema", "not-an-object", "deep-json", "deep-schema"],
 )
 def test_a_bad_schema_file_is_refused_before_any_call(
     geri_cli: Geri, tmp_path: Path, content: str, said: str
@@ -119,6 +134,15 @@ def test_a_bad_schema_file_is_refused_before_any_call(
     done = geri_cli("ask", "--schema", str(bad), "hello")
     assert done.returncode == 2
     assert said in done.stderr
+
+
+def test_an_answer_nested_too_deeply_to_check_is_a_schema_mismatch() -> None:
+    arrays_all_the_way_down = json.dumps({"type": "array", "items": {"$ref": "#"}})
+    deep = "[" * 900 + "]" * 900  # parses, then the validator recurses past the limit
+    with pytest.raises(SchemaMismatch, match="nested too deeply"):
+        check_answer(deep, arrays_all_the_way_down, "m")
+    with pytest.raises(SchemaMismatch, match="not JSON"):  # beyond the decoder itself
+        check_answer("[" * 100_000 + "]" * 100_000, arrays_all_the_way_down, "m")
 
 
 def test_each_cloud_provider_gets_its_native_parameter() -> None:

@@ -150,6 +150,15 @@ def test_errors_have_openais_shape_and_status(served: str) -> None:
     assert big.status_code == 413
 
 
+def test_a_body_nested_too_deeply_is_bad_json_not_a_server_error(served: str) -> None:
+    deep = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    reply = httpx.post(
+        f"{served}/chat/completions", content=deep, headers={"content-type": "application/json"}
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "invalid_json"
+
+
 def test_health_and_metrics(served: str) -> None:
     root = served.removesuffix("/v1")
     assert httpx.get(f"{root}/healthz").text == "ok\n"

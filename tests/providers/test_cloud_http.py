@@ -386,6 +386,32 @@ async def test_valid_json_of_the_wrong_shape_is_a_clear_error_and_logged(
     await rig.engine.aclose()
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_json_nested_too_deeply_is_an_unreadable_reply_not_a_crash(
+    case: Case, server: MockServer, tmp_path: Path, streamed: bool
+) -> None:
+    """A few hundred kilobytes of brackets, whole or as a stream's event, take Python's JSON
+    decoder past its recursion limit (a RecursionError, which no handler of bad JSON catches):
+    geri treats it as any reply it cannot read, logged, with the model's charge settled."""
+    from geri.errors import GeriError
+
+    rig = make_rig(case, server, tmp_path, max_attempts=1)
+    deep = "[" * 100_000 + "]" * 100_000
+    if streamed:
+        server.add(Reply(events=[deep]))
+    else:
+        server.add(Reply(body=deep.encode(), headers={"content-type": "application/json"}))
+    with pytest.raises(GeriError) as failure:
+        if streamed:
+            await rig.stream([])
+        else:
+            await rig.ask()
+    assert not isinstance(failure.value, IncompleteAnswer)  # nothing was shown
+    [logged] = rig.engine.store.recent_requests()
+    assert logged.status == "error"
+    await rig.engine.aclose()
+
+
 async def test_a_stream_that_ignores_max_tokens_is_cut_off_by_geri(
     server: MockServer, tmp_path: Path
 ) -> None:

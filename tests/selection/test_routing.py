@@ -138,6 +138,20 @@ async def test_peers_are_discovered_with_their_round_trip(tmp_path: Path) -> Non
         await engine.aclose()
 
 
+async def test_a_peer_answering_json_nested_too_deeply_is_a_listing_error(
+    tmp_path: Path,
+) -> None:
+    with MockServer() as peer:
+        peer.default = Reply(body=b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+        engine = Engine(
+            Settings(peers=(Peer(name="p", url=peer.url + "/v1"),)), open_store(tmp_path / "g.db")
+        )
+        [found] = await engine.router.discover()
+        await engine.aclose()
+    assert found.models == ()
+    assert "nested too deeply" in (found.error or "")
+
+
 def keyed_peer(seen: Seen) -> Reply:
     """A peer behind a keyed proxy that states its windows: vLLM's way, or llama.cpp's."""
     if seen.headers.get("authorization") != "Bearer sk-peer-key-123456":
