@@ -68,6 +68,11 @@ class InputError(GeriError):
     exit_code = 2
 
 
+class OutputError(GeriError):
+    """What geri must write (an answer on stdout) cannot be written: a full disk, a closed
+    stream."""
+
+
 class ModelError(GeriError):
     """A model cannot be found, checked or loaded."""
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from geri.errors import OutputError
 from geri.redaction import redact
 
 if TYPE_CHECKING:
@@ -30,21 +31,46 @@ if TYPE_CHECKING:
 
 class _Redacting:
     """A text stream that redacts what it is given and passes it to `target()` (looked up at
-    each write, so a redirected `sys.stdout` is followed)."""
+    each write, so a redirected `sys.stdout` is followed).
 
-    def __init__(self, target: Callable[[], IO[str]]) -> None:
+    A stream that cannot be written (a full disk, a closed descriptor) is an `OutputError`
+    naming it, so the command ends with a message instead of a traceback; a call being answered
+    is then logged as cancelled. A reader that stopped reading (EPIPE: `geri ... | head`) is
+    left to click, which ends the command quietly.
+    """
+
+    def __init__(self, target: Callable[[], IO[str] | None], name: str) -> None:
         self._target = target
+        self._name = name
 
     def write(self, text: str) -> int:
-        self._target().write(redact(text))
+        with self._writing() as stream:
+            stream.write(redact(text))
         return len(text)
 
-    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding…
+    def flush(self) -> None:
+        with self._writing() as stream:
+            stream.flush()
+
+    @contextmanager
+    def _writing(self) -> Iterator[IO[str]]:
+        stream = self._target()
+        if stream is None:
+            raise OutputError(f"geri's {self._name} is closed; give it somewhere to write.")
+        try:
+            yield stream
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:  # ValueError: a file object closed under us
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise OutputError(f"Cannot write to {self._name}: {why}.") from None
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding…
         return getattr(self._target(), name)
 
 
-_stdout = _Redacting(lambda: sys.stdout)
-_stderr = _Redacting(lambda: sys.stderr)
+_stdout = _Redacting(lambda: sys.stdout, "stdout")
+_stderr = _Redacting(lambda: sys.stderr, "stderr")
 
 
 @functools.cache

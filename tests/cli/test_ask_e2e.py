@@ -116,6 +116,32 @@ def test_a_stopped_answer_ends_at_once_and_logs_what_was_shown(
     assert entry["response"].startswith(printed.rstrip())
 
 
+@pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
+def test_an_answer_that_cannot_be_written_is_a_clear_error_and_logged(
+    geri: Geri, geri_home: Path, stdout: str
+) -> None:
+    """stdout on a full disk (/dev/full) or closed (`>&-`): a message on stderr saying so, exit
+    1, and the call in the request log as cancelled, rather than a traceback."""
+    ask = [sys.executable, "-m", "geri", "ask", QUESTION, "-t", "0", "--no-cache"]
+    redirect = ">/dev/full" if stdout == "/dev/full" else ">&-"
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$@" {redirect}', "sh", *ask],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=geri_env(geri_home),
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "stdout" in done.stderr
+    said = "No space left on device" if stdout == "/dev/full" else "stdout is closed"
+    assert said in done.stderr
+    [entry] = json.loads(geri("logs", "--json", "-n", "5").stdout)
+    assert entry["status"] == "cancelled"
+
+
 def test_piped_text_comes_first_and_the_prompt_after_it(geri: Geri) -> None:
     """`cat notes.txt | geri ask "... the text above ..."`, as the README shows it."""
     proc = geri(
