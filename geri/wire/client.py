@@ -107,7 +107,9 @@ class DaemonClient:
         trailers = tuple(exc.trailing_metadata() or ())
         from_daemon = any(key == ERROR_TRAILER for key, _ in trailers)
         if exc.code() == grpc.StatusCode.UNAVAILABLE and not from_daemon:
-            if "connect" in details.lower():
+            # grpc's words when nothing listens there ("Connection reset", with "connect" in
+            # it too, is a daemon gone mid-call)
+            if "failed to connect" in details.lower():
                 return Unavailable(
                     f"The daemon at {self.daemon.address} does not answer; start it with "
                     "'geri daemon', or use --no-daemon."

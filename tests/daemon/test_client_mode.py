@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from geri.errors import Unavailable
+from geri.types import Request
+from geri.wire import DaemonAddress
+from geri.wire.client import DaemonClient
 from tests.conftest import REPO, geri_env, run_geri
 
 QUESTION = "The secret word is banana. What is the secret word? Answer in one sentence."
@@ -114,3 +118,13 @@ def test_a_daemon_that_dies_mid_answer_is_a_clear_error(
     assert "The connection to the daemon" in said
     assert "--no-daemon" in said
     assert len(shown) == 100  # the answer so far was written before the daemon died
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "unix:/nonexistent/geri.sock"])
+async def test_a_daemon_that_is_not_there_says_how_to_start_one(address: str) -> None:
+    async with DaemonClient(DaemonAddress(address)) as client:
+        with pytest.raises(Unavailable, match="does not answer; start it with 'geri daemon'"):
+            await client.ask(Request("hi"))
+        with pytest.raises(Unavailable, match="does not answer; start it with 'geri daemon'"):
+            async for _ in client.stream(Request("hi")):
+                pass
