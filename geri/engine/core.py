@@ -35,6 +35,7 @@ from geri.engine.cache import Cached, ResponseCache
 from geri.engine.calls import Call, Caller
 from geri.engine.fallback import FALLBACK_ERRORS
 from geri.engine.front import FrontDoor, off_loop
+from geri.engine.loaded import Loaded
 from geri.engine.metrics import Metrics
 from geri.engine.notify import Notifier
 from geri.engine.requests import (
@@ -143,7 +144,12 @@ class Engine(Steps, FrontDoor):
         self.notifier = Notifier(lambda: self.settings.notifications, self.http, now)
         self.metrics = Metrics()
         self._pruned_at = datetime.min.replace(tzinfo=UTC)
-        self._providers: dict[str, Provider] = {}
+        self._loaded = Loaded(
+            self._make_provider,
+            cap=lambda: self.settings.performance.max_loaded_models,
+            keep=lambda: self.settings.performance.keep_loaded,
+            clock=clock,
+        )
         self._models: dict[str | None, tuple[float, Settings, ModelInfo | None]] = {}
         self._writer: GroupWriter[Finishing, list[str]] = GroupWriter(self._persist)
         self._counters: dict[str, TokenCounter] = {}
@@ -220,46 +226,51 @@ class Engine(Steps, FrontDoor):
         sent = 0
         while True:
             tried.append(info.id)
-            call = self._open(request, info, notices, streamed=streamed)
-            hit = await self._lookup(call)
-            if hit is not None:
-                result = await self._record_hit(call, hit)
-                for notice in notices[sent:]:  # a fallback's notice comes before the text
-                    yield Chunk(notice=notice)
-                sent = len(notices)
-                for piece in replay_pieces(hit.text) if streamed else (hit.text,):
-                    yield Chunk(piece)
-            else:
-                try:
-                    await self._prepare(call)
-                    for notice in notices[sent:]:
+            async with self._loaded.using(info.id):  # not unloaded while this call needs it
+                call = self._open(request, info, notices, streamed=streamed)
+                hit = await self._lookup(call)
+                if hit is not None:
+                    result = await self._record_hit(call, hit)
+                    for notice in notices[sent:]:  # a fallback's notice comes before the text
                         yield Chunk(notice=notice)
                     sent = len(notices)
-                    async with aclosing(self.caller.attempts(call)) as chunks:
-                        async for chunk in chunks:
-                            yield chunk
-                    if call.chat.json_schema and call.finish not in REFUSED:
-                        check_answer(
-                            "".join(call.parts),
-                            call.chat.json_schema,
-                            call.info.id,
-                            cut=call.finish == "length",
-                        )
-                except FALLBACK_ERRORS as exc:
-                    if call.parts:
+                    for piece in replay_pieces(hit.text) if streamed else (hit.text,):
+                        yield Chunk(piece)
+                else:
+                    try:
+                        await self._prepare(call)
+                        for notice in notices[sent:]:
+                            yield Chunk(notice=notice)
+                        sent = len(notices)
+                        # the model answering, which fitting may have made a larger one
+                        async with (
+                            self._loaded.using(call.info.id),
+                            aclosing(self.caller.attempts(call)) as chunks,
+                        ):
+                            async for chunk in chunks:
+                                yield chunk
+                        if call.chat.json_schema and call.finish not in REFUSED:
+                            check_answer(
+                                "".join(call.parts),
+                                call.chat.json_schema,
+                                call.info.id,
+                                cut=call.finish == "length",
+                            )
+                    except FALLBACK_ERRORS as exc:
+                        if call.parts:
+                            raise
+                        info = await self._fall_back(call, exc, tried)
+                        continue
+                    except BaseException as exc:
+                        await self._finish(call, failure=exc)
                         raise
-                    info = await self._fall_back(call, exc, tried)
-                    continue
-                except BaseException as exc:
-                    await self._finish(call, failure=exc)
-                    raise
-                result = await self._finish(call)
-            for notice in notices[sent:]:  # budget alerts, once the cost is known
-                yield Chunk(notice=notice)
-            yield Chunk(
-                usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
-            )
-            return
+                    result = await self._finish(call)
+                for notice in notices[sent:]:  # budget alerts, once the cost is known
+                    yield Chunk(notice=notice)
+                yield Chunk(
+                    usage=result.usage, finish_reason=result.finish_reason, done=True, result=result
+                )
+                return
 
     async def is_cached(self, request: Request) -> bool:
         """Whether `request` would be answered from the response cache right now.
@@ -298,9 +309,7 @@ class Engine(Steps, FrontDoor):
 
     async def aclose(self) -> None:
         """Release every provider (unloading local models), the HTTP client and the store."""
-        providers, self._providers = list(self._providers.values()), {}
-        for provider in providers:
-            await provider.aclose()
+        await self._loaded.aclose()
         await self.notifier.drain()
         await asyncio.to_thread(self._writer.close)  # every finished call's row is written
         if self._http is not None:
@@ -416,13 +425,14 @@ class Engine(Steps, FrontDoor):
         return await self._finish(call, cached=hit)
 
     def _provider(self, info: ModelInfo) -> Provider:
-        provider = self._providers.get(info.id)
-        if provider is None or provider.info() != info:
-            context = ProviderContext.of(self.settings, info.provider, self.keys, self.session)
-            provider = self._build_provider(info, context)
-            self._providers[info.id] = provider
+        provider, new = self._loaded.get(info)
+        if new:
             self._counters[info.id] = TokenCounter(provider)
         return provider
+
+    def _make_provider(self, info: ModelInfo) -> Provider:
+        context = ProviderContext.of(self.settings, info.provider, self.keys, self.session)
+        return self._build_provider(info, context)
 
     async def _finish(
         self,
@@ -449,10 +459,6 @@ class Engine(Steps, FrontDoor):
         self.metrics.observe(record)
         for alert in alerts:
             self._notify(call, Notice("budget_alert", alert))
-        if not self.settings.performance.keep_loaded:
-            provider = self._providers.pop(call.info.id, None)
-            if provider is not None:
-                await provider.aclose()
         return call.result(record, finish)
 
     async def _count_unreported(self, call: Call) -> None:

@@ -243,6 +243,13 @@ class Performance(_Section):
         "about a quarter faster.",
     )
     keep_loaded: bool = Field(True, description="Keep local models in memory between requests.")
+    max_loaded_models: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Local models kept loaded at once; loading another unloads the least "
+        "recently used one that no request is using.",
+    )
 
 
 class ProviderOptions(_Section):

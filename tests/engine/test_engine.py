@@ -7,6 +7,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,77 @@ async def test_keep_loaded_off_releases_the_model_after_each_request(tmp_path: P
     assert len(h.built) == 2
 
 
+def _local_models(tmp_path: Path, *names: str, **performance: object) -> Settings:
+    return Settings(
+        models=tuple(LocalModel(id=n, path=tmp_path / f"{n}.gguf") for n in names),
+        default_model=names[0],
+        performance=Performance(**performance),  # type: ignore[arg-type]
+    )
+
+
+def _built(h: Harness) -> dict[str, list[int]]:
+    """Each model's providers in the order they were built, as how often each was closed."""
+    built: dict[str, list[int]] = {}
+    for provider in h.built:
+        built.setdefault(provider.info().id, []).append(provider.closed)
+    return built
+
+
+async def test_at_most_max_loaded_models_local_models_stay_loaded(tmp_path: Path) -> None:
+    """A daemon asked for one local model after another keeps the most recently used ones,
+    up to the cap, and unloads the rest: memory stays bounded however many are registered."""
+    h = Harness(tmp_path, _local_models(tmp_path, "a", "b", "c", max_loaded_models=2))
+    for name in "abc":
+        h.enqueue(name)
+        assert (await h.engine.ask(Request("q", model=name, use_cache=False))).text == name
+    await h.engine._loaded.settled()
+    assert _built(h) == {"a": [1], "b": [0], "c": [0]}  # a went when c came
+    h.enqueue("a again")
+    await h.engine.ask(Request("q", model="a", use_cache=False))  # anew; b is now the oldest
+    await h.engine._loaded.settled()
+    assert _built(h) == {"a": [1, 0], "b": [1], "c": [0]}
+    assert h.engine._loaded.loaded() == ["c", "a"]
+
+
+async def test_a_model_in_use_is_never_unloaded_under_its_call(tmp_path: Path) -> None:
+    h = Harness(tmp_path, _local_models(tmp_path, "a", "b", max_loaded_models=1))
+    h.enqueue("one", " two", " three")
+    async with aclosing(h.engine.stream(Request("q", model="a"))) as stream:
+        assert (await anext(stream)).text == "one"  # a is answering
+        h.enqueue("b")
+        assert (await h.engine.ask(Request("q", model="b", use_cache=False))).text == "b"
+        await h.engine._loaded.settled()
+        assert _built(h) == {"a": [0], "b": [1]}  # over the cap: the idle one went
+        rest = "".join([c.text async for c in stream])
+    assert rest == " two three"
+    assert _built(h) == {"a": [0], "b": [1]}
+    assert h.engine._loaded.loaded() == ["a"]
+
+
+async def test_keep_loaded_off_waits_for_the_last_call_on_a_model(tmp_path: Path) -> None:
+    h = Harness(tmp_path, _local_models(tmp_path, "a", keep_loaded=False))
+    h.enqueue("first", " call")
+    h.enqueue("second")
+    async with aclosing(h.engine.stream(Request("q"))) as first:
+        assert (await anext(first)).text == "first"
+        assert (await h.engine.ask(Request("q", use_cache=False))).text == "second"
+        assert _built(h) == {"a": [0]}  # the first call still uses it
+        assert "".join([c.text async for c in first]) == " call"
+    assert _built(h) == {"a": [1]}
+
+
+async def test_a_model_whose_entry_changed_releases_its_old_provider(tmp_path: Path) -> None:
+    h = Harness(tmp_path, _local_models(tmp_path, "a"))
+    h.enqueue("old")
+    await h.engine.ask(Request("q", use_cache=False))
+    moved = LocalModel(id="a", path=tmp_path / "elsewhere.gguf")
+    h.engine.reload(h.settings.model_copy(update={"models": (moved,)}))
+    h.enqueue("new")
+    assert (await h.engine.ask(Request("q", use_cache=False))).text == "new"
+    await h.engine._loaded.settled()
+    assert _built(h) == {"a": [1, 0]}
+
+
 async def test_request_parameters_reach_the_provider(h: Harness) -> None:
     h.enqueue("x")
     await h.engine.ask(Request("q", max_tokens=7, temperature=0.0, seed=3, stop=("END",)))
@@ -466,3 +538,27 @@ async def test_a_model_is_resolved_from_memory_until_the_registry_or_settings_ch
     assert len(looked_up) == 4
     with pytest.raises(ModelNotFound):  # an unknown model is never remembered as anything
         await h.engine.ask(Request("hi", model="not-there"))
+
+
+async def test_real_models_unloaded_over_the_cap_answer_alike_when_loaded_again(
+    tmp_path: Path, smollm_path: Path
+) -> None:
+    """llama.cpp models unloaded to stay under the cap load again on their next request, and
+    answer as before."""
+    settings = Settings(
+        models=(LocalModel(id="one", path=smollm_path), LocalModel(id="two", path=smollm_path)),
+        performance=Performance(max_loaded_models=1, threads=2, context_size=512, parallel=1),
+    )
+    async with Engine(settings, open_store(tmp_path / "g.db")) as engine:
+
+        async def ask(model: str) -> str:
+            question = Request("Name a colour.", model=model, max_tokens=8, temperature=0.0)
+            return (await engine.ask(replace(question, use_cache=False))).text
+
+        first = await ask("one")
+        assert await ask("two") == first  # the same file, loaded a second time
+        await engine._loaded.settled()
+        assert engine._loaded.loaded() == ["two"]
+        assert await ask("one") == first  # unloaded, and loaded again
+        await engine._loaded.settled()
+        assert engine._loaded.loaded() == ["one"]

@@ -1,0 +1,125 @@
+"""The providers an engine has built, and how many local models stay loaded.
+
+A provider is built on a model's first use and kept, so a local model stays loaded between
+requests. Left at that, a daemon asked by name for one local model after another would keep
+every one of them in memory (weights and a context each) until the machine ran out. So at most
+`performance.max_loaded_models` local models are kept: building another unloads the least
+recently used one that no call is using, and so does a call's end while more are loaded than
+that (a burst may load more for a while, as a model in use is never unloaded under its call).
+With `performance.keep_loaded` off, a local model is unloaded as soon as no call uses it.
+
+A model whose entry changed (a settings reload) gets a new provider, and the old one is
+closed once no call uses that model. A call's end closes what it leaves over the cap before the
+call is done; building a model closes the ones it displaces in tasks of their own (unloading
+takes a thread), which `settled` and `aclose` wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from geri.providers import Provider
+from geri.types import ModelInfo
+
+log = logging.getLogger("geri.engine")
+
+
+class Loaded:
+    def __init__(
+        self,
+        build: Callable[[ModelInfo], Provider],
+        *,
+        cap: Callable[[], int],
+        keep: Callable[[], bool],
+        clock: Callable[[], float],
+    ) -> None:
+        self._build = build
+        self._cap = cap
+        self._keep = keep
+        self._clock = clock
+        self._providers: dict[str, Provider] = {}
+        self._in_use: Counter[str] = Counter()
+        self._used_at: dict[str, float] = {}
+        # replaced while their model was in use: closed once no call uses it
+        self._retired: dict[str, list[Provider]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, info: ModelInfo) -> tuple[Provider, bool]:
+        """`info`'s provider, and whether it was built just now."""
+        provider = self._providers.get(info.id)
+        if provider is not None and provider.info() == info:
+            return provider, False
+        if provider is not None:  # its entry changed: the old provider goes
+            if self._in_use[info.id]:
+                self._retired.setdefault(info.id, []).append(provider)
+            else:
+                self._close(provider)
+        provider = self._providers[info.id] = self._build(info)
+        self._used_at[info.id] = self._clock()
+        if info.location == "local":
+            for old in self._trim(spare=info.id):
+                self._close(old)
+        return provider, True
+
+    @asynccontextmanager
+    async def using(self, model_id: str) -> AsyncIterator[None]:
+        """Count a call as using `model_id` while inside, so it is not unloaded under it; on
+        leaving, unload what is then over the cap (this model too, if it is the one to go)."""
+        self._in_use[model_id] += 1
+        try:
+            yield
+        finally:
+            self._in_use[model_id] -= 1
+            retired: list[Provider] = []
+            if not self._in_use[model_id]:
+                del self._in_use[model_id]
+                retired = self._retired.pop(model_id, [])
+            self._used_at[model_id] = self._clock()
+            for provider in [*retired, *self._trim()]:
+                await provider.aclose()
+
+    def loaded(self) -> list[str]:
+        """The local models kept now, least recently used first."""
+        local = [m for m, p in self._providers.items() if p.info().location == "local"]
+        return sorted(local, key=lambda m: self._used_at.get(m, 0.0))
+
+    async def settled(self) -> None:
+        """Wait until the providers being closed are closed."""
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Close every provider, and wait for those already closing."""
+        providers = [*self._providers.values(), *(p for r in self._retired.values() for p in r)]
+        self._providers, self._retired = {}, {}
+        for provider in providers:
+            await provider.aclose()
+        await self.settled()
+
+    def _trim(self, spare: str | None = None) -> list[Provider]:
+        """Take out idle local models, least recently used first, down to the cap (to none
+        with `keep_loaded` off), sparing `spare` (just built, for a call about to use it);
+        the providers taken out, for the caller to close."""
+        loaded = self.loaded()
+        cap = self._cap() if self._keep() else 0
+        excess = len(loaded) - cap
+        out: list[Provider] = []
+        for model_id in loaded:
+            if excess <= 0:
+                break
+            if self._in_use[model_id] or model_id == spare:
+                continue
+            excess -= 1
+            why = f"max_loaded_models is {cap}" if self._keep() else "keep_loaded is off"
+            log.info("unloading %s (performance.%s)", model_id, why)
+            out.append(self._providers.pop(model_id))
+        return out
+
+    def _close(self, provider: Provider) -> None:
+        task = asyncio.get_running_loop().create_task(provider.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
