@@ -135,7 +135,7 @@ class Engine(Steps, FrontDoor):
             store,
             self.keys,
             self.balancer,
-            provider=self._provider,
+            provider=self._probe_provider,
             http=self.http,
             free_ram=free_ram,
         )
@@ -429,6 +429,12 @@ class Engine(Steps, FrontDoor):
         if new:
             self._counters[info.id] = TokenCounter(provider)
         return provider
+
+    def _probe_provider(self, info: ModelInfo) -> Provider:
+        """The provider a health check probes `info` with: the kept one, else one built for the
+        probe alone. A probe loads nothing (a local model's file header is read), so it keeps
+        nothing either, and never displaces a loaded model."""
+        return self._loaded.peek(info) or self._make_provider(info)
 
     def _make_provider(self, info: ModelInfo) -> Provider:
         context = ProviderContext.of(self.settings, info.provider, self.keys, self.session)

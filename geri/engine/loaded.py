@@ -65,6 +65,11 @@ class Loaded:
                 self._close(old)
         return provider, True
 
+    def peek(self, info: ModelInfo) -> Provider | None:
+        """`info`'s provider if one is kept for it (for this entry), without building one."""
+        provider = self._providers.get(info.id)
+        return provider if provider is not None and provider.info() == info else None
+
     @asynccontextmanager
     async def using(self, model_id: str) -> AsyncIterator[None]:
         """Count a call as using `model_id` while inside, so it is not unloaded under it; on

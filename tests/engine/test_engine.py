@@ -334,6 +334,19 @@ async def test_at_most_max_loaded_models_local_models_stay_loaded(tmp_path: Path
     assert h.engine._loaded.loaded() == ["c", "a"]
 
 
+async def test_health_checks_never_displace_a_loaded_model(tmp_path: Path) -> None:
+    """The daemon probes every model periodically; a probe reads a local model's file and
+    loads nothing, so it must not count as a model kept loaded and push the warm one out."""
+    h = Harness(tmp_path, _local_models(tmp_path, "a", "b", "c", max_loaded_models=1))
+    h.enqueue("warm")
+    await h.engine.ask(Request("q", model="a", use_cache=False))
+    checks = await h.engine.router.check_health()
+    await h.engine._loaded.settled()
+    assert sorted(c.model_id for c in checks if c.ok) == ["a", "b", "c"]
+    assert h.engine._loaded.loaded() == ["a"]
+    assert _built(h)["a"] == [0]  # still the same, loaded, provider
+
+
 async def test_a_model_in_use_is_never_unloaded_under_its_call(tmp_path: Path) -> None:
     h = Harness(tmp_path, _local_models(tmp_path, "a", "b", max_loaded_models=1))
     h.enqueue("one", " two", " three")
