@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from types import TracebackType
 
 from geri.providers import Provider
 from geri.types import ModelInfo
@@ -42,6 +42,7 @@ class Loaded:
         self._keep = keep
         self._clock = clock
         self._providers: dict[str, Provider] = {}
+        self._local: set[str] = set()  # of those, the local models
         self._in_use: Counter[str] = Counter()
         self._used_at: dict[str, float] = {}
         # replaced while their model was in use: closed once no call uses it
@@ -61,8 +62,11 @@ class Loaded:
         provider = self._providers[info.id] = self._build(info)
         self._used_at[info.id] = self._clock()
         if info.location == "local":
+            self._local.add(info.id)
             for old in self._trim(spare=info.id):
                 self._close(old)
+        else:
+            self._local.discard(info.id)
         return provider, True
 
     def peek(self, info: ModelInfo) -> Provider | None:
@@ -70,27 +74,28 @@ class Loaded:
         provider = self._providers.get(info.id)
         return provider if provider is not None and provider.info() == info else None
 
-    @asynccontextmanager
-    async def using(self, model_id: str) -> AsyncIterator[None]:
-        """Count a call as using `model_id` while inside, so it is not unloaded under it; on
-        leaving, unload what is then over the cap (this model too, if it is the one to go)."""
-        self._in_use[model_id] += 1
-        try:
-            yield
-        finally:
-            self._in_use[model_id] -= 1
-            retired: list[Provider] = []
-            if not self._in_use[model_id]:
-                del self._in_use[model_id]
-                retired = self._retired.pop(model_id, [])
-            self._used_at[model_id] = self._clock()
-            for provider in [*retired, *self._trim()]:
-                await provider.aclose()
+    def using(self, model_id: str) -> _Using:
+        """`async with` this while a call uses `model_id`, so it is not unloaded under it; on
+        leaving, what is then over the cap is unloaded (this model too, if it is the one to
+        go). On every call's path, so it costs a counter and a comparison when nothing goes."""
+        return _Using(self, model_id)
 
     def loaded(self) -> list[str]:
         """The local models kept now, least recently used first."""
-        local = [m for m, p in self._providers.items() if p.info().location == "local"]
-        return sorted(local, key=lambda m: self._used_at.get(m, 0.0))
+        return sorted(self._local, key=lambda m: self._used_at.get(m, 0.0))
+
+    def _enter(self, model_id: str) -> None:
+        self._in_use[model_id] += 1
+
+    def _leave(self, model_id: str) -> list[Provider]:
+        """The call on `model_id` is over; the providers to close now."""
+        left = self._in_use[model_id] - 1
+        self._used_at[model_id] = self._clock()
+        if left:
+            self._in_use[model_id] = left
+            return self._trim()
+        del self._in_use[model_id]
+        return [*self._retired.pop(model_id, ()), *self._trim()]
 
     async def settled(self) -> None:
         """Wait until the providers being closed are closed."""
@@ -100,7 +105,7 @@ class Loaded:
     async def aclose(self) -> None:
         """Close every provider, and wait for those already closing."""
         providers = [*self._providers.values(), *(p for r in self._retired.values() for p in r)]
-        self._providers, self._retired = {}, {}
+        self._providers, self._retired, self._local = {}, {}, set()
         for provider in providers:
             await provider.aclose()
         await self.settled()
@@ -109,11 +114,12 @@ class Loaded:
         """Take out idle local models, least recently used first, down to the cap (to none
         with `keep_loaded` off), sparing `spare` (just built, for a call about to use it);
         the providers taken out, for the caller to close."""
-        loaded = self.loaded()
         cap = self._cap() if self._keep() else 0
-        excess = len(loaded) - cap
+        excess = len(self._local) - cap
+        if excess <= 0:
+            return []
         out: list[Provider] = []
-        for model_id in loaded:
+        for model_id in self.loaded():
             if excess <= 0:
                 break
             if self._in_use[model_id] or model_id == spare:
@@ -121,6 +127,7 @@ class Loaded:
             excess -= 1
             why = f"max_loaded_models is {cap}" if self._keep() else "keep_loaded is off"
             log.info("unloading %s (performance.%s)", model_id, why)
+            self._local.discard(model_id)
             out.append(self._providers.pop(model_id))
         return out
 
@@ -128,3 +135,22 @@ class Loaded:
         task = asyncio.get_running_loop().create_task(provider.aclose())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+class _Using:
+    __slots__ = ("_loaded", "_model")
+
+    def __init__(self, loaded: Loaded, model_id: str) -> None:
+        self._loaded, self._model = loaded, model_id
+
+    async def __aenter__(self) -> None:
+        self._loaded._enter(self._model)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for provider in self._loaded._leave(self._model):
+            await provider.aclose()
