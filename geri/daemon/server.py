@@ -7,9 +7,9 @@ pid) so `geri ask` finds it and `geri daemon status|stop` can reach it. The sett
 watched: a valid change is applied to the next requests without a restart, an invalid one is
 logged and ignored. Every `routing.health_interval` seconds it asks the peers for their models
 and probes every model, which keeps routing's reliability and the LAN registry current.
-On SIGTERM (or SIGINT) health turns NOT_SERVING, new calls are refused, and calls in flight
-on gRPC and HTTP together get `daemon.drain_seconds` to finish; those still running then are
-cut (and logged as cancelled) before the engine closes.
+On SIGTERM (or SIGINT, or SIGHUP) health turns NOT_SERVING, new calls are refused, and calls
+in flight on gRPC and HTTP together get `daemon.drain_seconds` to finish; those still running
+then are cut (and logged as cancelled) before the engine closes.
 """
 
 from __future__ import annotations
@@ -213,7 +213,9 @@ class DaemonServer:
         listening = self.listening or self.bind()
         await self.server.start()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        # SIGHUP too (the terminal closed), unless it was ignored at start (nohup)
+        hangup = [] if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else [signal.SIGHUP]
+        for sig in (signal.SIGTERM, signal.SIGINT, *hangup):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         self._write_state(listening)

@@ -1,8 +1,8 @@
 """The request log's group-commit writer: batched under load, and nothing lost when killed.
 
 A real daemon answers many concurrent calls from a scripted cloud upstream; it is then killed
-with SIGKILL (no chance to flush anything) or stopped with SIGTERM, and the rows in its SQLite
-request log are counted against the answers the clients received.
+with SIGKILL (no chance to flush anything) or stopped with SIGTERM or SIGHUP, and the rows in
+its SQLite request log are counted against the answers the clients received.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def logged(home: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT trace_id FROM requests")}
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize(
+    "how", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=["SIGKILL", "SIGTERM", "SIGHUP"]
+)
 def test_every_answered_call_is_in_the_log_however_the_daemon_ends(
     tmp_path: Path, how: signal.Signals
 ) -> None:
@@ -86,10 +88,11 @@ def test_every_answered_call_is_in_the_log_however_the_daemon_ends(
             while len(answered) < 300 and runner.is_alive():
                 threading.Event().wait(0.05)
             proc.send_signal(how)  # mid-load: calls are in flight
-            proc.wait(60)
+            ended = proc.wait(60)
             stop.set()
             runner.join(60)
     rows = logged(tmp_path)
+    assert ended == (-signal.SIGKILL if how == signal.SIGKILL else 0)  # else a graceful stop
     assert len(answered) >= 300
     missing = set(answered) - rows
     assert not missing, f"{len(missing)} answered calls are not in the request log"
