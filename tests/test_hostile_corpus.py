@@ -4,9 +4,10 @@ a clear message and exit code 0, 1 or 2 — no traceback, no hang, no signal, bo
 The corpus: RAG files of every wrong shape and type, random mutations of a valid one, devices,
 FIFOs, directories and oversized files; settings files nested 100,000 deep, of wrong types and
 mutated at random; images and videos that are truncated, enormous, of refused formats or noise;
-model files cut short, mutated, and lying about their hyperparameters; and arguments out of
-range or not UTF-8. Each case runs as its own process under a 2 GiB address-space cap, with a
-time limit; the summary line gives the figures (cases, tracebacks, hangs, signals, peak RSS).
+model files cut short, mutated, and lying about their hyperparameters; arguments out of range
+or not UTF-8; and stdin or stdout closed, or stdout on a full disk. Each case runs as its own
+process under a 2 GiB address-space cap, with a time limit; the summary line gives the figures
+(cases, tracebacks, hangs, signals, peak RSS).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Case:
     args: tuple[str, ...]
     settings: bytes | None = None  # settings.json, raw
     stdin: bytes | None = None
+    streams: str | None = None  # "stdin closed", "stdout closed" or "stdout full"
 
 
 @dataclass
@@ -57,6 +59,12 @@ def run_case(case: Case, home: Path) -> Outcome:
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+        if case.streams == "stdin closed":
+            os.close(0)
+        elif case.streams == "stdout closed":
+            os.close(1)
+        elif case.streams == "stdout full":
+            os.dup2(os.open("/dev/full", os.O_WRONLY), 1)
 
     env = {**os.environ, "GERI_HOME": str(home), "HF_HOME": str(home / "hf")}
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
@@ -281,6 +289,26 @@ def argument_cases(tmp: Path) -> Iterator[Case]:
     yield Case("prompt stdin invalid utf-8", ("ask",), stdin=b"caf\xe9 au lait")
 
 
+def stream_cases() -> Iterator[Case]:
+    """Standard streams that cannot be used: stdin closed (`<&-`), stdout closed (`>&-`) or on
+    a full disk (`>/dev/full`)."""
+    for args in (("keys", "set", "openai"), ("ask", "q"), ("vision", "-", "-m", "gpt-4o")):
+        yield Case(f"stdin closed: {' '.join(args)}", args, streams="stdin closed")
+    for args in (
+        ("--version",),
+        ("--help",),
+        ("ask", "--help"),
+        ("models", "list"),
+        ("install", "--list"),
+        ("logs", "--json"),
+        ("keys", "list"),
+        ("config", "show"),
+        ("route", "q", "--json"),
+    ):
+        for streams in ("stdout closed", "stdout full"):
+            yield Case(f"{streams}: {' '.join(args)}", args, streams=streams)
+
+
 def test_the_hostile_corpus_ends_cleanly_every_time(tmp_path: Path, smollm_path: Path) -> None:
     rng = random.Random(SEED)
     files = tmp_path / "files"
@@ -291,6 +319,7 @@ def test_the_hostile_corpus_ends_cleanly_every_time(tmp_path: Path, smollm_path:
         *media_cases(files, rng),
         *gguf_cases(files, smollm_path, rng),
         *argument_cases(files),
+        *stream_cases(),
     ]
     run: Callable[[tuple[int, Case]], Outcome] = lambda item: run_case(  # noqa: E731
         item[1], tmp_path / f"home-{item[0]}"

@@ -9,9 +9,12 @@ no model runtime, HTTP or gRPC library.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from geri.errors import GeriError, InputError
 
@@ -34,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args in (["--version"], ["-V"]):  # answered before the app (Typer, rich) is built
         from geri._version import __version__
 
-        sys.stdout.write(f"geri {__version__}\n")
+        try:
+            sys.stdout.write(f"geri {__version__}\n")
+            sys.stdout.flush()
+        except (OSError, AttributeError, ValueError) as exc:  # full, closed (None), shut
+            _unwritable(exc)
         return
 
     # pydantic looks for plugins among every installed distribution's entry points the first
@@ -56,3 +63,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if stopping.terminated():  # however the command ended once told to stop
             sys.exit(stopping.exit_code())
         raise
+    except OSError as exc:  # written by click itself (help, usage): geri's own is OutputError
+        if exc.errno not in UNWRITABLE:
+            raise
+        _unwritable(exc)
+
+
+# what writing to stdout fails with when it cannot be written: full, closed, broken, too big
+UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EBADF, errno.EIO, errno.EFBIG})
+
+
+def _unwritable(exc: BaseException) -> NoReturn:
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is closed"
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # stderr may be gone too
+        sys.stderr.write(f"Error: Cannot write to stdout: {why}.\n")
+    sys.exit(1)

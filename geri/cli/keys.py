@@ -34,7 +34,7 @@ def _read_key(provider: str) -> str:
     piped = piped_text(64 * 1024)
     if piped is not None:
         return piped.strip()
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: stdin closed
         raise InputError(f"No key given: pipe it in, e.g. 'geri keys set {provider} < key.txt'.")
     return str(typer.prompt(f"API key for {provider}", hide_input=True)).strip()
 
