@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,27 @@ def geri_cli(geri_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]
         return run_geri(*args, home=geri_home, stdin=stdin, env=env)
 
     return run
+
+
+STORY = "Write a long story about a lighthouse keeper."
+
+
+@contextmanager
+def telling_a_story(home: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], bytes]]:
+    """`geri ask` (with `args`) telling a long story in a subprocess, at most 2,000 tokens,
+    once its first 100 bytes are on stdout: the process, and those bytes. Killed after, if it
+    still runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geri", "ask", STORY, "-t", "0", "--max-tokens", "2000", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=geri_env(home),
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc, proc.stdout.read(100)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -292,9 +292,14 @@ def argument_cases(tmp: Path) -> Iterator[Case]:
 def stream_cases() -> Iterator[Case]:
     """Standard streams that cannot be used: stdin closed (`<&-`), stdout closed (`>&-`) or on
     a full disk (`>/dev/full`)."""
-    for args in (("keys", "set", "openai"), ("ask", "q"), ("vision", "-", "-m", "gpt-4o")):
+    reading: list[tuple[str, ...]] = [
+        ("keys", "set", "openai"),
+        ("ask", "q"),
+        ("vision", "-", "-m", "gpt-4o"),
+    ]
+    for args in reading:
         yield Case(f"stdin closed: {' '.join(args)}", args, streams="stdin closed")
-    for args in (
+    writing: list[tuple[str, ...]] = [
         ("--version",),
         ("--help",),
         ("ask", "--help"),
@@ -304,7 +309,8 @@ def stream_cases() -> Iterator[Case]:
         ("keys", "list"),
         ("config", "show"),
         ("route", "q", "--json"),
-    ):
+    ]
+    for args in writing:
         for streams in ("stdout closed", "stdout full"):
             yield Case(f"{streams}: {' '.join(args)}", args, streams=streams)
 

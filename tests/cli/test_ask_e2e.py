@@ -13,7 +13,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from tests.conftest import REPO, geri_env
+from tests.conftest import REPO, geri_env, telling_a_story
 
 Geri = Callable[..., CompletedProcess[str]]
 QUESTION = "The secret word is banana. What is the secret word? Answer in one sentence."
@@ -90,22 +90,9 @@ def test_a_stopped_answer_ends_at_once_and_logs_what_was_shown(
     exits as shells expect (130, 143, 129), and the request log keeps the call, cancelled, with
     its text so far. (Python's default for SIGTERM and SIGHUP would end the process on the
     spot, logging nothing.)"""
-    story = "Write a long story about a lighthouse keeper."
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geri", "ask", story, "-t", "0", "--max-tokens", "2000"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=geri_env(geri_home),
-        cwd=REPO,
-    )
-    try:
-        assert proc.stdout is not None
-        shown = proc.stdout.read(100)  # the answer is being written
+    with telling_a_story(geri_home) as (proc, shown):
         proc.send_signal(stop)
         rest, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
     printed = (shown + rest).decode()
     assert proc.returncode == status, err
     assert "Traceback" not in err.decode()

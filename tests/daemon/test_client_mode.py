@@ -17,7 +17,7 @@ from geri.errors import Unavailable
 from geri.types import Request
 from geri.wire import DaemonAddress
 from geri.wire.client import DaemonClient
-from tests.conftest import REPO, geri_env, run_geri
+from tests.conftest import run_geri, telling_a_story
 
 QUESTION = "The secret word is banana. What is the secret word? Answer in one sentence."
 
@@ -95,23 +95,9 @@ def test_a_daemon_that_dies_mid_answer_is_a_clear_error(
 ) -> None:
     """The daemon killed while it streams an answer: the text so far stays on stdout, and the
     error says the connection broke and what to do, not the transport's bare words."""
-    story = "Write a long story about a lighthouse keeper."
-    ask = [sys.executable, "-m", "geri", "ask", story, "-m", "smol", "-t", "0"]
-    proc = subprocess.Popen(
-        [*ask, "--max-tokens", "2000"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=geri_env(geri_home),
-        cwd=REPO,
-    )
-    try:
-        assert proc.stdout is not None
-        shown = proc.stdout.read(100)  # the daemon is answering
+    with telling_a_story(geri_home, "-m", "smol") as (proc, shown):
         daemon.kill()
         _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
     said = err.decode()
     assert proc.returncode == 1, said
     assert "Traceback" not in said
