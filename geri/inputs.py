@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -126,14 +127,52 @@ def _size(nbytes: int) -> str:
 
 
 def json_loads(text: str | bytes | bytearray) -> Any:
-    """`json.loads` for JSON from outside (a client, an upstream, a peer, a file): nesting too
-    deep for it is a `ValueError`, like any other bad JSON.
+    """`json.loads` for JSON from outside (a client, an upstream, a peer, a file).
 
-    CPython's decoder recurses once per level and raises `RecursionError` past about a thousand
-    (so does the encoder), which no `except ValueError` catches: a hostile body of a few
-    kilobytes of brackets would escape every handler of bad JSON.
+    Nesting too deep for it is a `ValueError`, like any other bad JSON: CPython's decoder
+    recurses once per level and raises `RecursionError` past about a thousand (so does the
+    encoder), which no `except ValueError` catches, so a hostile body of a few kilobytes of
+    brackets would escape every handler of bad JSON.
+
+    A lone surrogate (`"\\ud800"`: valid JSON, but no character) becomes U+FFFD, as bytes that
+    are not UTF-8 do when decoded with replacement: left in, it fails far from here, wherever
+    the text is first encoded (a tokenizer, the request log, stdout).
     """
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
+    if isinstance(text, str):
+        escaped = _SURROGATE_ESCAPE.search(text) is not None
+    else:
+        escaped = _SURROGATE_ESCAPE_BYTES.search(text) is not None
+    return _mended(data) if escaped else data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _mended(data: Any) -> Any:
+    """`data` with every lone surrogate in its strings and keys replaced by U+FFFD (a pair
+    has already been joined into one character by the decoder). Iterative: `data` may be
+    nested as deep as the decoder allows."""
+
+    def mend(value: Any) -> Any:
+        if isinstance(value, str):
+            return _LONE_SURROGATE.sub("\ufffd", value)
+        if isinstance(value, dict):
+            return {mend(k): v for k, v in value.items()}
+        return value
+
+    root = [mend(data)]
+    pending: list[tuple[Any, Any]] = [(root, 0)]
+    while pending:
+        container, key = pending.pop()
+        value = container[key] = mend(container[key])
+        if isinstance(value, list):
+            pending.extend((value, n) for n in range(len(value)))
+        elif isinstance(value, dict):
+            pending.extend((value, k) for k in value)
+    return root[0]

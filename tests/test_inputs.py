@@ -9,6 +9,7 @@ input read whole (instead of up to its limit) fails the test with a MemoryError.
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import subprocess
@@ -22,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from geri.errors import InputError
-from geri.inputs import read_capped, read_file
+from geri.inputs import json_loads, read_capped, read_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_CAP = 1536 * 2**20  # far below the 3 GiB the endless inputs below would take
@@ -202,3 +203,49 @@ def test_read_capped_reads_no_further_than_one_chunk_past_the_limit() -> None:
 def test_an_argument_that_is_not_utf8_is_refused_clearly(geri_home: Path) -> None:
     for args in (("ask", "caf\udce9"), ("ask", "-s", "\udcff", "hello")):  # raw bytes E9, FF
         refused(geri(geri_home, *args), "not valid UTF-8")
+
+
+# JSON from outside: any text at all, lone surrogates (U+D800..U+DFFF) included
+ANY_TEXT = st.text(st.characters(codec=None, categories=None) | st.sampled_from("\ud800\udfff"))
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ANY_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    return []
+
+
+@given(ANY_JSON, st.booleans())
+def test_json_from_outside_holds_only_text_that_can_be_written(value: object, raw: bool) -> None:
+    """However a sender escapes it, every string geri reads from JSON encodes as UTF-8 (a lone
+    surrogate becomes U+FFFD), and JSON without one reads exactly as `json.loads` reads it."""
+    sent = json.dumps(value)  # ASCII: a surrogate travels as its \ud800 escape, as senders do
+    read = json_loads(sent.encode() if raw else sent)
+    for text in _strings(read):
+        text.encode("utf-8")  # never raises
+    if not any(0xD800 <= ord(c) <= 0xDFFF for s in _strings(value) for c in s):
+        assert read == value
+
+
+def test_json_nested_to_the_decoders_limit_is_mended_without_recursing() -> None:
+    deep = "[" * 900 + '"\\ud800"' + "]" * 900
+    read = json_loads(deep)
+    for _ in range(900):
+        read = read[0]
+    assert read == "\ufffd"
+    with pytest.raises(ValueError, match="nested too deeply"):
+        json_loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_a_surrogate_pair_stays_one_character_and_an_escaped_backslash_stays_text() -> None:
+    assert json_loads('"\\ud83d\\ude00"') == "\U0001f600"
+    assert json_loads(b'"\\\\ud800"') == "\\ud800"  # a backslash, then "ud800"

@@ -159,6 +159,17 @@ def test_a_body_nested_too_deeply_is_bad_json_not_a_server_error(served: str) ->
     assert reply.json()["error"]["code"] == "invalid_json"
 
 
+def test_a_lone_surrogate_in_a_message_is_answered_not_a_server_error(served: str) -> None:
+    """`"\\ud800"` is valid JSON but no character; it reads as U+FFFD."""
+    body = b'{"model": "smol", "max_tokens": 4, "messages": [{"role": "user", "content": '
+    body += b'"Say \\ud800 hi"}]}'
+    reply = httpx.post(
+        f"{served}/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"]
+
+
 def test_health_and_metrics(served: str) -> None:
     root = served.removesuffix("/v1")
     assert httpx.get(f"{root}/healthz").text == "ok\n"

@@ -412,6 +412,29 @@ async def test_json_nested_too_deeply_is_an_unreadable_reply_not_a_crash(
     await rig.engine.aclose()
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_a_lone_surrogate_from_an_upstream_is_a_replacement_character(
+    case: Case, server: MockServer, tmp_path: Path, streamed: bool
+) -> None:
+    """An upstream's `"\\ud800"` (valid JSON, no character) reaches the caller and the request
+    log as U+FFFD, instead of failing wherever the text is first encoded."""
+    rig = make_rig(case, server, tmp_path, max_attempts=1)
+    hello = "Hello there" if not streamed else "Hel"
+    if streamed:
+        events = [e.replace('"Hel"', '"H\\ud800l"') for e in case.events]
+        server.add(Reply(events=events))
+        text = await rig.stream([])
+    else:
+        body = json.dumps(case.ok).replace(hello, "H\\ud800llo there").encode()
+        server.add(Reply(body=body, headers={"content-type": "application/json"}))
+        text = await rig.ask()
+    assert text.startswith("H\ufffdl")
+    [logged] = rig.engine.store.recent_requests()
+    assert logged.status == "ok"
+    assert logged.response == text
+    await rig.engine.aclose()
+
+
 async def test_a_stream_that_ignores_max_tokens_is_cut_off_by_geri(
     server: MockServer, tmp_path: Path
 ) -> None:
