@@ -392,7 +392,7 @@ async def test_json_nested_too_deeply_is_an_unreadable_reply_not_a_crash(
 ) -> None:
     """A few hundred kilobytes of brackets, whole or as a stream's event, take Python's JSON
     decoder past its recursion limit (a RecursionError, which no handler of bad JSON catches):
-    geri treats it as any reply it cannot read, logged, with the model's charge settled."""
+    geri treats it as any reply it cannot read: an error of its own, and a row in the log."""
     from geri.errors import GeriError
 
     rig = make_rig(case, server, tmp_path, max_attempts=1)
