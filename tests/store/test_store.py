@@ -229,16 +229,18 @@ def test_a_sqlite_file_removed_under_a_running_store_is_never_written_silently(
 
 def _drop_connections(postgres_url: str) -> int:
     """End every connection to `postgres_url`'s database from the server's side, as a restart,
-    a failover or a proxy's idle timeout does; how many there were."""
+    a failover or a proxy's idle timeout does, and wait until each is gone (the server ends
+    them asynchronously); how many there were."""
     import psycopg
 
     database = postgres_url.rpartition("/")[2]
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         ended = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             (database,),
         ).fetchall()
+    assert all(gone for (gone,) in ended)
     return len(ended)
 
 
