@@ -579,10 +579,10 @@ class HttpServer:
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
-    async def stop(self, grace: float = 0.0) -> None:
-        """Stop listening, then end every request still running after `grace` seconds."""
-        # typed int by uvicorn, and given to asyncio.wait_for, which takes any number of seconds
-        self._server.config.timeout_graceful_shutdown = grace  # type: ignore[assignment]
+    async def stop(self) -> None:
+        """Stop listening and end every request still running: the daemon's drain has given
+        them their time already (`InFlight` counts them)."""
+        self._server.config.timeout_graceful_shutdown = 0
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):

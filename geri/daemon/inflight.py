@@ -76,28 +76,25 @@ class InFlight(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         """`handler` with its calls counted (and refused once closing)."""
 
         async def admitted(context: grpc.aio.ServicerContext) -> None:
-            if self.closing:  # named as geri's, so clients tell it from a broken connection
+            """Refuse a new call once closing (named as geri's refusal, so clients tell it
+            from a broken connection)."""
+            if self.closing:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, CLOSING, TRAILERS)
-            self._enter()
 
         def whole(behaviour: Any) -> Any:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 await admitted(context)
-                try:
+                with self.counting():
                     return await behaviour(request, context)
-                finally:
-                    self._leave()
 
             return call
 
         def streamed(behaviour: Any) -> Any:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 await admitted(context)
-                try:
+                with self.counting():
                     async for reply in behaviour(request, context):
                         yield reply
-                finally:
-                    self._leave()
 
             return call
 
